@@ -1,0 +1,97 @@
+"""The ``aecore`` command line: one subcommand per headline experiment of the book.
+
+Each subcommand parses and validates its flags, then calls the same experiment function a
+chapter calls, so the numbers a chapter prints and ``aecore ... --json`` prints come from
+one code path. Bad input exits with status 2 and one ``error:`` line on stderr.
+
+    aecore linear --data digits --latent 10 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from aecore.errors import AecoreError
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one ``error:`` line (no usage dump), exit 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(2)
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more; got {text}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer; got '{text}'") from None
+
+
+def _add_linear(sub) -> None:
+    p = sub.add_parser("linear", help="train the NumPy linear autoencoder and compare it with PCA")
+    p.add_argument("--data", required=True, help="'digits' or a .npy/.csv file with one sample per row")
+    p.add_argument("--latent", type=_int, required=True, help="latent size k (1 <= k < number of features)")
+    p.add_argument("--epochs", type=_non_negative_int, default=None, help="gradient-descent steps (default: the chapter's)")
+    p.add_argument("--seed", type=_int, default=0, help="random seed for the split and the initial weights")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.set_defaults(func=_run_linear)
+
+
+def _run_linear(args) -> dict:
+    from aecore.data import load_data
+    from aecore.linear import run_linear_experiment
+
+    split = load_data(args.data, seed=args.seed)
+    return run_linear_experiment(split, latent_dim=args.latent, num_epochs=args.epochs, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser with every subcommand registered."""
+    parser = _Parser(prog="aecore", description="Experiments from 'Autoencoders from First Principles'.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_linear(sub)
+    return parser
+
+
+def _print_table(result: dict) -> None:
+    width = max(len(k) for k in result)
+    for key, value in result.items():
+        shown = f"{value:.6g}" if isinstance(value, float) else str(value)
+        print(f"{key:<{width}}  {shown}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.func(args)
+    except AecoreError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    if args.json:
+        print(json.dumps(result))
+    else:
+        _print_table(result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
