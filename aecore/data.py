@@ -1,7 +1,7 @@
 """Data sets as NumPy arrays: scikit-learn's Digits, a reader's own matrix, and splits.
 
 Everything here returns ``float64`` arrays of shape ``(n_samples, n_features)`` and knows
-nothing of torch, so Chapter 1 stays NumPy-only. Bad input raises :class:`AecoreError`.
+nothing of torch, so Chapter 1 stays NumPy-only. Bad input raises :class:`~aecore.errors.AecoreError`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Split:
 
 
 def check_matrix(x, name: str = "data", min_samples: int = 2) -> np.ndarray:
-    """Return ``x`` as a finite 2-D float64 array, or raise a clear :class:`AecoreError`.
+    """Return ``x`` as a finite 2-D float64 array, or raise a clear :class:`~aecore.errors.AecoreError`.
 
     >>> check_matrix([[0.0, 1.0], [2.0, 3.0]]).shape
     (2, 2)
