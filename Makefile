@@ -27,10 +27,8 @@ setup: $(SETUP) $(VENDOR)
 # torch goes first and pinned: an unpinned torch would download a multi-GB CUDA build.
 $(SETUP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -r requirements.txt
-	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m pip install -q -r requirements.txt   # includes this package, editable
 	$(BIN)/python -m pip check
 	$(BIN)/python -c "import matplotlib.pyplot"   # warm the font cache once
 	touch $@
