@@ -178,7 +178,8 @@ class LinearAutoencoder:
             raise AecoreError(f"lr must be positive; got {lr}")
         v_e, v_d = np.zeros_like(self.W_e), np.zeros_like(self.W_d)
         for epoch in range(num_epochs):
-            loss, err, g_e, g_d = self.loss_and_grads(x)
+            with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+                loss, err, g_e, g_d = self.loss_and_grads(x)
             if not np.isfinite(loss):
                 raise AecoreError(f"training diverged at step {epoch} (loss {loss}); use a smaller lr than {lr:.3g}")
             self.history.append(err)
