@@ -36,7 +36,7 @@ def test_site_serves_its_own_javascript(site):
         assert not remote, f"{page.relative_to(site)} loads scripts from the network: {remote}"
 
 
-@pytest.mark.parametrize("name", ["book/notation", "chapters/01_linear_autoencoder"])
+@pytest.mark.parametrize("name", ["book/notation", "book/beyond", "chapters/01_linear_autoencoder"])
 def test_math_is_typeset_offline(site, open_offline, name):
     p = open_offline(site / f"{name}.html")
     page = p.page
@@ -50,10 +50,15 @@ def test_math_is_typeset_offline(site, open_offline, name):
         "[...document.querySelectorAll('.math')].filter(e => !e.querySelector('mjx-container')).length"
     )
     text = page.inner_text("article")
+    prose = page.evaluate(
+        "[...document.querySelectorAll('article p, article li, article td')]"
+        ".filter(e => !e.closest('.cell_output, pre, code')).map(e => e.innerText).join('\\n')"
+    )
     p.screenshot(name.replace("/", "_") + "_math")
     assert n_math > 0, "the page has no math to check"
     assert raw == 0, f"{raw} of {n_math} math elements were left untypeset"
     assert "\\(" not in text and "\\[" not in text, "raw TeX delimiters left in the page text"
+    assert "$" not in prose, "a $ is left in the prose: math that MyST did not parse (blank lines around $$?)"
     assert not p.failed_local, f"files of the site failed to load: {p.failed_local}"
 
 
