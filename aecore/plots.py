@@ -1,0 +1,132 @@
+"""Figures the chapters share, so a chapter cell says what it shows in one line.
+
+Every function draws on a new (or given) matplotlib figure and returns it; the notebook
+calls ``plt.show()``. No backend is chosen here. Imports no torch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def image_grid(rows, row_labels=None, image_shape=(8, 8), col_labels=None, cmap="gray_r", scale=0.9, title=None):
+    """Rows of images side by side: ``rows`` is a list of ``(n_cols, H*W)`` (or ``(n_cols, H, W[, 3])``) arrays.
+
+    Typical use: ``image_grid([x[:8], x_hat[:8]], ["input", "reconstruction"])``.
+    """
+    plt = _plt()
+    rows = [np.asarray(r) for r in rows]
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(scale * n_cols + 1.2, scale * n_rows + 0.3), squeeze=False)
+    for i, row in enumerate(rows):
+        for j in range(n_cols):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if j >= len(row):
+                continue
+            img = row[j]
+            if img.ndim == 1:
+                img = img.reshape(image_shape)
+            ax.imshow(np.clip(img, 0, 1), cmap=None if img.ndim == 3 else cmap, vmin=0, vmax=1)
+            if i == 0 and col_labels is not None:
+                ax.set_title(str(col_labels[j]), fontsize=8)
+        if row_labels is not None:
+            axes[i, 0].set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def loss_curves(curves: dict, bound=None, bound_label="bound", xlabel="step", ylabel="MSE", logy=True,
+                title=None, ax=None):
+    """Loss curves from ``{label: values}``, optionally with a horizontal bound (a floor)."""
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for label, values in curves.items():
+        ax.plot(np.arange(1, len(values) + 1), values, label=label)
+    if bound is not None:
+        ax.axhline(bound, color="k", linestyle="--", linewidth=1, label=bound_label)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def rate_distortion(latent_dims, curves: dict, spreads: dict | None = None, title=None, ax=None):
+    """Validation MSE against latent size for several methods: ``{label: mse per latent_dim}``.
+
+    ``spreads`` maps a label to ``(low, high)`` arrays drawn as a band (e.g. min and max over seeds).
+    """
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.8))
+    for label, values in curves.items():
+        ax.plot(latent_dims, values, marker="o", label=label)
+        if spreads and label in spreads:
+            low, high = spreads[label]
+            ax.fill_between(latent_dims, low, high, alpha=0.25)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(list(latent_dims))
+    ax.set_xticklabels([str(k) for k in latent_dims])
+    ax.set_xlabel("latent_dim")
+    ax.set_ylabel("validation MSE")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def latent_scatter(z, labels, title=None, ax=None, cmap="tab10"):
+    """A 2-D code scatter coloured by label, with a legend of the label values."""
+    plt = _plt()
+    z = np.asarray(z)
+    if z.ndim != 2 or z.shape[1] != 2:
+        raise ValueError(f"latent_scatter needs 2-D codes of shape (n, 2); got {z.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4))
+    sc = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap=cmap, s=6, alpha=0.8)
+    ax.legend(*sc.legend_elements(), fontsize=7, loc="best", markerscale=0.8, title="label", title_fontsize=7)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    if title:
+        ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def matrix_heatmap(m, xlabel="", ylabel="", title=None, ax=None, vmin=0.0, vmax=1.0, cmap="viridis", annotate=False):
+    """A matrix as a heatmap with a colour bar (e.g. |cosines| between two sets of directions)."""
+    plt = _plt()
+    m = np.asarray(m)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.8, 3.3))
+    im = ax.imshow(m, vmin=vmin, vmax=vmax, cmap=cmap)
+    if annotate:
+        for (i, j), v in np.ndenumerate(m):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                    color="w" if v < (vmin + vmax) / 2 else "k")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.figure.tight_layout()
+    return ax.figure
