@@ -1,0 +1,130 @@
+"""A convolutional autoencoder for colour images: conv + MaxPool down to a vector ``z``, and back.
+
+Introduced in Chapter 5, "A convolutional autoencoder on Pokemon". It trains through the same
+:func:`aecore.train.fit` as the MLP of Chapter 2; inputs are ``(B, 3, H, W)`` in [0, 1].
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from aecore.errors import AecoreError
+from aecore.models import make_activation
+
+NORMS = ("batch", "group", "none")
+UPSAMPLES = ("nearest", "transpose")
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "group":
+        return nn.GroupNorm(min(8, channels), channels)
+    return nn.Identity()
+
+
+def conv_output_side(side: int, kernel_size: int = 3, stride: int = 1, padding: int = 1) -> int:
+    """Output height (or width) of a convolution: ``(side + 2 * padding - kernel_size) // stride + 1``.
+
+    >>> conv_output_side(64), conv_output_side(64, kernel_size=2, stride=2, padding=0)
+    (64, 32)
+    """
+    return (side + 2 * padding - kernel_size) // stride + 1
+
+
+class ConvAutoencoder(nn.Module):
+    """``x (B, C, S, S) -> z (B, latent_dim) -> x_hat (B, C, S, S)`` with a mirrored decoder.
+
+    Encoder: per width ``w``, ``Conv3x3 -> norm -> activation -> MaxPool2`` (halves the side),
+    then a linear map to ``z``. Decoder: a linear map back to the smallest feature map, then per
+    width (reversed) ``upsample x2 -> Conv3x3 -> norm -> activation``, and a final ``Conv3x3`` to
+    ``C`` channels. The model predicts the *difference from the mean training image* (a buffer
+    set by :meth:`set_mean`, zero until then): ``x_hat = mean + decoder(encoder(x - mean))``.
+    There is no output sigmoid; pixels in [0, 1] are the target, not a constraint.
+
+    Args:
+        latent_dim: size of the code ``z``.
+        widths: channels of the encoder blocks, e.g. ``(32, 64, 128)``; each halves the side.
+        size: input side ``S`` (divisible by ``2 ** len(widths)``).
+        in_channels: 3 for RGB.
+        norm: ``batch``, ``group`` or ``none``; upsample: ``nearest`` (+ conv) or ``transpose``.
+        convs_per_block: 3x3 convolutions per block (2 gives a deeper net at the same sizes).
+
+    >>> model = ConvAutoencoder(latent_dim=8, widths=(4, 8), size=16)
+    >>> x = torch.rand(2, 3, 16, 16)
+    >>> model.encoder(x).shape, model(x).shape
+    (torch.Size([2, 8]), torch.Size([2, 3, 16, 16]))
+    """
+
+    def __init__(self, latent_dim: int = 64, widths=(32, 64, 128), size: int = 64, in_channels: int = 3,
+                 norm: str = "batch", activation: str = "relu", upsample: str = "nearest",
+                 convs_per_block: int = 1):
+        super().__init__()
+        widths = tuple(widths)
+        for name, value in (("latent_dim", latent_dim), ("size", size), ("in_channels", in_channels),
+                            ("convs_per_block", convs_per_block), *(("width", w) for w in widths)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise AecoreError(f"{name} must be a positive integer; got {value!r}")
+        if not widths or size % 2 ** len(widths):
+            raise AecoreError(f"size {size} must be divisible by 2**len(widths) = {2 ** len(widths)}; "
+                              "use fewer blocks or a size such as 32, 64 or 128")
+        if norm not in NORMS or upsample not in UPSAMPLES:
+            raise AecoreError(f"norm must be one of {NORMS} and upsample one of {UPSAMPLES}; got {norm!r}, {upsample!r}")
+        self.settings = {"latent_dim": latent_dim, "widths": list(widths), "size": size, "in_channels": in_channels,
+                         "norm": norm, "activation": activation, "upsample": upsample,
+                         "convs_per_block": convs_per_block}
+        self.latent_dim = latent_dim
+        side = size // 2 ** len(widths)  # e.g. 64 // 8 = 8
+        flat = widths[-1] * side * side  # e.g. 128 * 8 * 8 = 8192
+
+        def convs(c_in, c_out):  # convs_per_block x (Conv3x3 -> norm -> act), side unchanged
+            layers = []
+            for i in range(convs_per_block):
+                layers += [nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1),
+                           _norm(norm, c_out), make_activation(activation)]
+            return layers
+
+        encoder, c_in = [], in_channels
+        for w in widths:  # (B, c_in, s, s) -> (B, w, s/2, s/2)
+            encoder += convs(c_in, w) + [nn.MaxPool2d(2)]
+            c_in = w
+        encoder += [nn.Flatten(), nn.Linear(flat, latent_dim)]  # (B, w_last, side, side) -> (B, latent_dim)
+        self.encoder = nn.Sequential(*encoder)
+
+        decoder = [nn.Linear(latent_dim, flat), make_activation(activation),
+                   nn.Unflatten(1, (widths[-1], side, side))]  # (B, latent_dim) -> (B, w_last, side, side)
+        back = (*reversed(widths), widths[0])  # e.g. (128, 64, 32, 32)
+        for c_in, c_out in zip(back[:-1], back[1:]):  # (B, c_in, s, s) -> (B, c_out, 2s, 2s)
+            if upsample == "nearest":
+                decoder += [nn.Upsample(scale_factor=2, mode="nearest")] + convs(c_in, c_out)
+            else:
+                decoder += [nn.ConvTranspose2d(c_in, c_out, 2, stride=2), _norm(norm, c_out),
+                            make_activation(activation)] + convs(c_out, c_out)[: 3 * (convs_per_block - 1)]
+        decoder.append(nn.Conv2d(widths[0], in_channels, 3, padding=1))  # (B, w0, S, S) -> (B, C, S, S)
+        self.decoder = nn.Sequential(*decoder)
+        self.register_buffer("mean", torch.zeros(1, in_channels, size, size))
+
+    @torch.no_grad()
+    def set_mean(self, x_train) -> ConvAutoencoder:
+        """Store the mean training image ``(1, C, S, S)``; the network learns the rest."""
+        x_train = torch.as_tensor(x_train, dtype=torch.float32)
+        if x_train.shape[1:] != self.mean.shape[1:]:
+            raise AecoreError(f"images of shape {tuple(x_train.shape[1:])} do not fit a model built for "
+                              f"{tuple(self.mean.shape[1:])}")
+        self.mean.copy_(x_train.mean(dim=0, keepdim=True).to(self.mean.device))
+        return self
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x - self.mean)  # (B, C, S, S) -> (B, latent_dim)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.mean + self.decoder(z)  # (B, latent_dim) -> (B, C, S, S)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.encode(x)
+        return self.decode(z)
+
+    def config(self) -> dict:
+        """The constructor's arguments, so a checkpoint can rebuild the model."""
+        return dict(self.settings)

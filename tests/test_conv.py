@@ -1,0 +1,137 @@
+"""ConvAutoencoder shapes and errors; the conv experiment on tiny synthetic images; PCA by Gram matrix."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from aecore.conv import ConvAutoencoder, conv_output_side
+from aecore.conv_experiment import (ConvSettings, load_conv_checkpoint, load_or_train, pca_val_mse, psnr,
+                                    run_conv_experiment, with_mirrors)
+from aecore.errors import AecoreError
+from aecore.images import load_images, split_by_species
+from aecore.linear import PCA, mse
+from aecore.train import FitConfig, fit
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("AECORE_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def folder(tmp_path):
+    rng = np.random.default_rng(0)
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for i in range(1, 13):
+        img = Image.new("RGB", (24, 24), "white")
+        img.paste(tuple(int(c) for c in rng.integers(0, 200, 3)), (4, 4 + i % 5, 20, 20))
+        img.save(d / f"{i}.png")
+    return d
+
+
+TINY = ConvSettings(size=16, latent_dim=4, widths=(4, 8), num_epochs=2, batch_size=8, val_fraction=0.25,
+                    device="cpu")
+
+
+@pytest.mark.parametrize("norm, upsample", [("batch", "nearest"), ("group", "transpose"), ("none", "nearest")])
+def test_shapes_at_every_stage(norm, upsample):
+    model = ConvAutoencoder(latent_dim=5, widths=(4, 8, 16), size=32, norm=norm, upsample=upsample)
+    x = torch.rand(3, 3, 32, 32)
+    h = x
+    sides = []
+    for layer in model.encoder:
+        h = layer(h)
+        if isinstance(layer, torch.nn.MaxPool2d):
+            sides.append(h.shape[-1])
+    assert sides == [16, 8, 4] and h.shape == (3, 5)
+    z = model.encode(x)
+    assert z.shape == (3, 5) and model.decode(z).shape == x.shape and model(x).shape == x.shape
+
+
+def test_conv_output_side_matches_torch():
+    for side, k, s, p in [(64, 3, 1, 1), (64, 2, 2, 0), (33, 5, 2, 2), (7, 3, 2, 0)]:
+        out = torch.nn.Conv2d(1, 1, k, stride=s, padding=p)(torch.zeros(1, 1, side, side))
+        assert out.shape[-1] == conv_output_side(side, k, s, p)
+
+
+def test_untrained_model_predicts_the_mean_image_offset():
+    model = ConvAutoencoder(latent_dim=3, widths=(4,), size=8)
+    torch.nn.init.zeros_(model.decoder[-1].weight)
+    torch.nn.init.zeros_(model.decoder[-1].bias)
+    x = torch.rand(6, 3, 8, 8)
+    model.set_mean(x)
+    torch.testing.assert_close(model(x[:2]), x.mean(0, keepdim=True).expand(2, -1, -1, -1))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(latent_dim=0), "latent_dim"), (dict(widths=(8, 0)), "width"), (dict(size=20, widths=(4, 8, 16)), "divisible"),
+    (dict(norm="layer"), "norm"), (dict(upsample="bilinear"), "upsample"), (dict(widths=()), "divisible"),
+])
+def test_bad_settings_raise(kwargs, message):
+    with pytest.raises(AecoreError, match=message):
+        ConvAutoencoder(**{"latent_dim": 4, "widths": (4, 8), "size": 16, **kwargs})
+
+
+def test_set_mean_checks_the_shape():
+    with pytest.raises(AecoreError, match="do not fit"):
+        ConvAutoencoder(latent_dim=4, widths=(4,), size=8).set_mean(torch.rand(2, 3, 16, 16))
+
+
+def test_fit_trains_the_conv_model_and_loss_falls():
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 16, 16).repeat(32, 1, 1, 1) + 0.05 * torch.rand(32, 3, 16, 16)
+    model = ConvAutoencoder(latent_dim=4, widths=(4, 8), size=16)
+    history = fit(model, x, x[:8], FitConfig(num_epochs=15, batch_size=8, lr=3e-3, device="cpu", progress=False))
+    assert history.val_loss[-1] < 0.5 * history.val_loss[0]
+
+
+def test_pca_by_gram_matrix_matches_svd_pca():
+    rng = np.random.default_rng(0)
+    x_tr, x_val = rng.random((30, 3, 4, 4)), rng.random((7, 3, 4, 4))
+    got = pca_val_mse(x_tr, x_val, [1, 5, 20])
+    for k, value in got.items():
+        pca = PCA.fit(x_tr.reshape(30, -1), k)
+        flat = x_val.reshape(7, -1)
+        assert value == pytest.approx(mse(flat, pca.reconstruct(flat)), rel=1e-9)
+    with pytest.raises(AecoreError, match="needs more than"):
+        pca_val_mse(x_tr, x_val, [30])
+
+
+def test_psnr_and_mirrors():
+    assert psnr(1e-3) == pytest.approx(30.0)
+    x = np.arange(2 * 3 * 2 * 2.0).reshape(2, 3, 2, 2)
+    both = with_mirrors(x)
+    assert both.shape == (4, 3, 2, 2) and (both[2, :, :, 0] == x[0, :, :, 1]).all()
+
+
+def test_experiment_runs_fairly_and_checkpoint_round_trips(folder, tmp_path):
+    settings = replace(TINY, data=str(folder))
+    path = tmp_path / "tiny.pt"
+    result = run_conv_experiment(settings, save=path, command="test", progress=False)
+    split = split_by_species(load_images(str(folder), 16), 0.25, 0)
+    assert result["n_train"] == len(split.x_train) == 9 and result["n_val"] == 3
+    assert result["n_train_seen"] == 18  # mirrored training species only
+    expected_pca = pca_val_mse(with_mirrors(split.x_train), split.x_val, [4])[4]
+    assert result["pca_val_mse"] == pytest.approx(expected_pca)
+    assert result["val_psnr"] == pytest.approx(psnr(result["val_mse"]))
+    record = json.loads((tmp_path / "tiny.pt.json").read_text())
+    assert record["command"] == "test" and record["metrics"]["val_mse"] == result["val_mse"]
+    model, saved, _ = load_conv_checkpoint(path)
+    assert saved == settings
+    from aecore.train import evaluate
+    assert evaluate(model, torch.as_tensor(split.x_val)) == pytest.approx(result["val_mse"], rel=1e-5)
+    loaded, _, source = load_or_train(path, settings, split, progress=False)
+    assert source.startswith("loaded")
+    path.write_bytes(path.read_bytes()[:-10])  # damaged: sha256 no longer matches, so it retrains
+    with pytest.raises(AecoreError, match="sha256"):
+        load_conv_checkpoint(path)
+    _, _, source = load_or_train(path, settings, split, progress=False)
+    assert source.startswith("trained here")
+    run_conv_experiment(settings, save=path, progress=False)
+    with pytest.raises(AecoreError, match="another split"):
+        load_or_train(path, replace(settings, seed=1), split)
