@@ -205,6 +205,12 @@ def run_linear_experiment(split: Split, latent_dim: int, num_epochs: int | None 
 
     The function behind ``aecore linear``: returns plain numbers (JSON-ready).
     """
+    return train_and_compare(split, latent_dim, num_epochs, seed)[1]
+
+
+def train_and_compare(split: Split, latent_dim: int, num_epochs: int | None = None,
+                      seed: int = 0) -> tuple[LinearAutoencoder, dict]:
+    """Like :func:`run_linear_experiment`, but also returns the trained autoencoder."""
     latent_dim = check_latent_dim(latent_dim, split.n_features)
     num_epochs = DEFAULT_NUM_EPOCHS if num_epochs is None else num_epochs
     start = time.perf_counter()
@@ -213,7 +219,7 @@ def run_linear_experiment(split: Split, latent_dim: int, num_epochs: int | None 
     n, d = split.x_train.shape
     bound = eckart_young_mse(pca.singular_values, latent_dim, n, d)
     train_mse = mse(split.x_train, ae.reconstruct(split.x_train))
-    return {
+    return ae, {
         "latent_dim": latent_dim,
         "n_train": n,
         "n_val": split.x_val.shape[0],
