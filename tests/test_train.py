@@ -250,3 +250,11 @@ def test_loading_never_unpickles_arbitrary_objects(tmp_path):
     torch.save({"format": "aecore-checkpoint-1", "payload": _Diverging()}, tmp_path / "evil.pt")
     with pytest.raises(AecoreError, match="not a readable checkpoint"):
         load_checkpoint(tmp_path / "evil.pt")
+
+
+def test_num_threads_applies_during_fit_and_is_restored():
+    before, seen = torch.get_num_threads(), []
+    set_seed(0)
+    fit(MLPAutoencoder(12, 2, (8,)), X, None, quick(num_threads=1),
+        callbacks=[lambda epoch, history, model: seen.append(torch.get_num_threads())])
+    assert seen == [1, 1, 1, 1] and torch.get_num_threads() == before
