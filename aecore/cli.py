@@ -63,11 +63,51 @@ def _run_linear(args) -> dict:
     return run_linear_experiment(split, latent_dim=args.latent, num_epochs=args.epochs, seed=args.seed)
 
 
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number; got '{text}'") from None
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a PyTorch autoencoder (Chapter 2) and compare it with PCA")
+    p.add_argument("--data", required=True, help="'digits' or a .npy/.csv file with one sample per row in [0, 1]")
+    p.add_argument("--model", choices=["mlp"], default="mlp", help="model family (default: mlp)")
+    p.add_argument("--latent", type=_int, required=True, help="latent size (1 <= k < number of features)")
+    p.add_argument("--epochs", type=_int, default=None, help="training epochs (default: the chapter's)")
+    p.add_argument("--batch-size", type=_int, default=None, help="samples per step (default: the chapter's)")
+    p.add_argument("--lr", type=_float, default=None, help="peak learning rate (default: the chapter's)")
+    p.add_argument("--seed", type=_int, default=0, help="random seed for the split, the weights and the shuffling")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="default: auto")
+    p.add_argument("--save", metavar="CKPT", default=None, help="save the trained model to this checkpoint file")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args) -> dict:
+    from aecore.data import load_data
+    from aecore.experiments import MLPConfig, save_run, train_mlp_on
+    from aecore.train import get_device
+
+    config = MLPConfig()
+    given = {"num_epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
+    config = config.with_fit(seed=args.seed, device=args.device, progress=not args.json,
+                             **{k: v for k, v in given.items() if v is not None})
+    get_device(args.device)  # an unavailable device fails before any work
+    split = load_data(args.data, seed=args.seed)
+    run = train_mlp_on(split, latent_dim=args.latent, config=config)
+    if args.save:
+        save_run(args.save, run, config, data=args.data)
+    return dict(run.metrics, checkpoint=args.save)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser with every subcommand registered."""
     parser = _Parser(prog="aecore", description="Experiments from 'Autoencoders from First Principles'.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_linear(sub)
+    _add_train(sub)
     return parser
 
 
