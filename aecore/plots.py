@@ -130,3 +130,29 @@ def matrix_heatmap(m, xlabel="", ylabel="", title=None, ax=None, vmin=0.0, vmax=
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     ax.figure.tight_layout()
     return ax.figure
+
+
+def image_mosaic(images, low, high, image_shape=(8, 8), ax=None, cmap="gray_r", title=None):
+    """``n * n`` images (rows from the top) tiled over the box ``low..high`` of a 2-D plane.
+
+    Typical use: decode :func:`aecore.latent.latent_grid` codes and draw them on the same axes
+    limits as :func:`latent_scatter`, so each tile sits where its code lies.
+    """
+    plt = _plt()
+    images = np.asarray(images)
+    n = int(round(np.sqrt(len(images))))
+    if n * n != len(images):
+        raise ValueError(f"image_mosaic needs a square number of images; got {len(images)}")
+    h, w = image_shape
+    tiles = images.reshape(n, n, h, w).transpose(0, 2, 1, 3).reshape(n * h, n * w)  # (n*H, n*W)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4))
+    dx, dy = (high[0] - low[0]) / (2 * (n - 1)), (high[1] - low[1]) / (2 * (n - 1))  # tile centres on the grid
+    ax.imshow(np.clip(tiles, 0, 1), cmap=cmap, vmin=0, vmax=1, aspect="auto",
+              extent=(low[0] - dx, high[0] + dx, low[1] - dy, high[1] + dy))
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    if title:
+        ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax.figure
