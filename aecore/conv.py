@@ -6,6 +6,7 @@ Introduced in Chapter 5, "A convolutional autoencoder on Pokemon". It trains thr
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -33,6 +34,71 @@ def conv_output_side(side: int, kernel_size: int = 3, stride: int = 1, padding: 
     return (side + 2 * padding - kernel_size) // stride + 1
 
 
+class Shift(nn.Module):
+    """Adds ``sign * offset`` (a stored image, e.g. the training mean) to its input."""
+
+    def __init__(self, shape, sign: float):
+        super().__init__()
+        self.sign = sign
+        self.register_buffer("offset", torch.zeros(shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.sign * self.offset
+
+
+def principal_directions(x, k: int) -> np.ndarray:
+    """The top ``k`` principal directions of the rows of ``x`` ``(n, d)``, as ``(k, d)`` float64 rows.
+
+    With fewer rows than columns they come from the ``n x n`` Gram matrix of the centred rows
+    (never a ``d x d`` covariance). Each row's sign makes its largest entry positive, so the
+    same data always gives the same directions.
+
+    >>> principal_directions(np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]), 1).round(4)
+    array([[0.7071, 0.7071]])
+    """
+    a = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    a = a - a.mean(axis=0)
+    if not 1 <= k <= min(a.shape) - 1:
+        raise AecoreError(f"PCA with {k} components needs more than {k} training images; got {len(a)}")
+    evals, evecs = np.linalg.eigh(a @ a.T)  # (n,), (n, n), ascending
+    top = np.argsort(evals)[::-1][:k]
+    v = (evecs[:, top].T @ a) / np.sqrt(evals[top])[:, None]  # (k, d), orthonormal rows
+    return v * np.sign(v[np.arange(k), np.abs(v).argmax(axis=1)])[:, None]
+
+
+class Project(nn.Module):
+    """The linear (PCA) path of the encoder: ``(B, C, S, S) -> (B, k)`` by fixed directions."""
+
+    def __init__(self, latent_dim: int, n_pixels: int):
+        super().__init__()
+        self.register_buffer("directions", torch.zeros(latent_dim, n_pixels), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1) @ self.directions.T  # (B, d) @ (d, k) -> (B, k)
+
+
+class Unproject(nn.Module):
+    """The linear (PCA) path of the decoder: ``(B, k) -> (B, C, S, S)``."""
+
+    def __init__(self, project: Project, shape):
+        super().__init__()
+        self.project, self.shape = [project], tuple(shape)  # a list: shares the buffer, not registered twice
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return (z @ self.project[0].directions).view(-1, *self.shape)  # (B, k) @ (k, d) -> (B, C, S, S)
+
+
+class SumOf(nn.Module):
+    """Runs several branches on one input and adds their outputs."""
+
+    def __init__(self, *branches: nn.Module):
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sum(branch(x) for branch in self.branches)
+
+
 class ConvAutoencoder(nn.Module):
     """``x (B, C, S, S) -> z (B, latent_dim) -> x_hat (B, C, S, S)`` with a mirrored decoder.
 
@@ -40,7 +106,15 @@ class ConvAutoencoder(nn.Module):
     then a linear map to ``z``. Decoder: a linear map back to the smallest feature map, then per
     width (reversed) ``upsample x2 -> Conv3x3 -> norm -> activation``, and a final ``Conv3x3`` to
     ``C`` channels. The model predicts the *difference from the mean training image* (a buffer
-    set by :meth:`set_mean`, zero until then): ``x_hat = mean + decoder(encoder(x - mean))``.
+    set by :meth:`init_from_data`, zero until then): the encoder starts by subtracting it, the
+    decoder ends by adding it back, so ``encoder`` and ``decoder`` alone are the whole maps.
+
+    With ``linear_path=True`` each side also has a fixed linear path through the top
+    ``latent_dim`` principal directions of the training images (PCA), added to the conv path:
+    ``z = V (x - mean) + conv_encoder(x - mean)`` and ``x_hat = mean + V^T z + conv_decoder(z)``.
+    The decoder's last convolution starts at zero, so training starts close to PCA's
+    reconstruction and the convolutions learn what a linear map cannot. The directions are recomputed from the
+    training images (not stored in checkpoints).
     There is no output sigmoid; pixels in [0, 1] are the target, not a constraint.
 
     Args:
@@ -50,6 +124,7 @@ class ConvAutoencoder(nn.Module):
         in_channels: 3 for RGB.
         norm: ``batch``, ``group`` or ``none``; upsample: ``nearest`` (+ conv) or ``transpose``.
         convs_per_block: 3x3 convolutions per block (2 gives a deeper net at the same sizes).
+        linear_path: add the fixed PCA path described above.
 
     >>> model = ConvAutoencoder(latent_dim=8, widths=(4, 8), size=16)
     >>> x = torch.rand(2, 3, 16, 16)
@@ -59,7 +134,7 @@ class ConvAutoencoder(nn.Module):
 
     def __init__(self, latent_dim: int = 64, widths=(32, 64, 128), size: int = 64, in_channels: int = 3,
                  norm: str = "batch", activation: str = "relu", upsample: str = "nearest",
-                 convs_per_block: int = 1):
+                 convs_per_block: int = 1, linear_path: bool = False):
         super().__init__()
         widths = tuple(widths)
         for name, value in (("latent_dim", latent_dim), ("size", size), ("in_channels", in_channels),
@@ -73,7 +148,7 @@ class ConvAutoencoder(nn.Module):
             raise AecoreError(f"norm must be one of {NORMS} and upsample one of {UPSAMPLES}; got {norm!r}, {upsample!r}")
         self.settings = {"latent_dim": latent_dim, "widths": list(widths), "size": size, "in_channels": in_channels,
                          "norm": norm, "activation": activation, "upsample": upsample,
-                         "convs_per_block": convs_per_block}
+                         "convs_per_block": convs_per_block, "linear_path": bool(linear_path)}
         self.latent_dim = latent_dim
         side = size // 2 ** len(widths)  # e.g. 64 // 8 = 8
         flat = widths[-1] * side * side  # e.g. 128 * 8 * 8 = 8192
@@ -90,7 +165,10 @@ class ConvAutoencoder(nn.Module):
             encoder += convs(c_in, w) + [nn.MaxPool2d(2)]
             c_in = w
         encoder += [nn.Flatten(), nn.Linear(flat, latent_dim)]  # (B, w_last, side, side) -> (B, latent_dim)
-        self.encoder = nn.Sequential(*encoder)
+        shape = (in_channels, size, size)
+        self.linear = Project(latent_dim, in_channels * size * size) if linear_path else None
+        encoder = [SumOf(nn.Sequential(*encoder), self.linear)] if linear_path else encoder
+        self.encoder = nn.Sequential(Shift((1, *shape), -1.0), *encoder)  # starts with x - mean
 
         decoder = [nn.Linear(latent_dim, flat), make_activation(activation),
                    nn.Unflatten(1, (widths[-1], side, side))]  # (B, latent_dim) -> (B, w_last, side, side)
@@ -102,24 +180,37 @@ class ConvAutoencoder(nn.Module):
                 decoder += [nn.ConvTranspose2d(c_in, c_out, 2, stride=2), _norm(norm, c_out),
                             make_activation(activation)] + convs(c_out, c_out)[: 3 * (convs_per_block - 1)]
         decoder.append(nn.Conv2d(widths[0], in_channels, 3, padding=1))  # (B, w0, S, S) -> (B, C, S, S)
-        self.decoder = nn.Sequential(*decoder)
-        self.register_buffer("mean", torch.zeros(1, in_channels, size, size))
+        if linear_path:
+            nn.init.zeros_(decoder[-1].weight)  # start from PCA's reconstruction exactly
+            nn.init.zeros_(decoder[-1].bias)
+            decoder = [SumOf(nn.Sequential(*decoder), Unproject(self.linear, shape))]
+        self.decoder = nn.Sequential(*decoder, Shift((1, *shape), 1.0))  # ends with + mean
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """The mean training image ``(1, C, S, S)`` the model works around."""
+        return self.encoder[0].offset
 
     @torch.no_grad()
-    def set_mean(self, x_train) -> ConvAutoencoder:
-        """Store the mean training image ``(1, C, S, S)``; the network learns the rest."""
+    def init_from_data(self, x_train) -> ConvAutoencoder:
+        """Store the mean training image ``(1, C, S, S)`` (and the PCA directions, with ``linear_path``)."""
         x_train = torch.as_tensor(x_train, dtype=torch.float32)
         if x_train.shape[1:] != self.mean.shape[1:]:
             raise AecoreError(f"images of shape {tuple(x_train.shape[1:])} do not fit a model built for "
                               f"{tuple(self.mean.shape[1:])}")
-        self.mean.copy_(x_train.mean(dim=0, keepdim=True).to(self.mean.device))
+        mean = x_train.mean(dim=0, keepdim=True)
+        self.encoder[0].offset.copy_(mean)
+        self.decoder[-1].offset.copy_(mean)
+        if self.linear is not None:
+            v = principal_directions(x_train.flatten(1).double().numpy(), self.latent_dim)
+            self.linear.directions.copy_(torch.from_numpy(v))
         return self
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x - self.mean)  # (B, C, S, S) -> (B, latent_dim)
+        return self.encoder(x)  # (B, C, S, S) -> (B, latent_dim)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.mean + self.decoder(z)  # (B, latent_dim) -> (B, C, S, S)
+        return self.decoder(z)  # (B, latent_dim) -> (B, C, S, S)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.encode(x)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aecore.conv import ConvAutoencoder
+from aecore.conv import ConvAutoencoder, principal_directions
 from aecore.errors import AecoreError
 from aecore.images import ImageSplit, load_images, split_by_species
 from aecore.train import FitConfig, evaluate, fit, get_device, load_checkpoint, save_checkpoint, set_seed
@@ -31,12 +31,13 @@ class ConvSettings:
     data: str = "pokemon"
     size: int = 64
     latent_dim: int = 64
-    widths: tuple = (16, 32, 64, 128)
+    widths: tuple = (16, 32, 64, 64)
     norm: str = "batch"
+    linear_path: bool = True  # a fixed PCA path beside the convolutions (see ConvAutoencoder)
     flip: bool = True  # add the mirror image of every training image (training species only)
-    num_epochs: int = 6
+    num_epochs: int = 2
     lr: float = 3e-3
-    batch_size: int = 64
+    batch_size: int = 16
     weight_decay: float = 0.0
     schedule: str = "onecycle"
     val_fraction: float = 0.1
@@ -44,7 +45,8 @@ class ConvSettings:
     device: str = "auto"
 
     def model(self) -> ConvAutoencoder:
-        return ConvAutoencoder(latent_dim=self.latent_dim, widths=tuple(self.widths), size=self.size, norm=self.norm)
+        return ConvAutoencoder(latent_dim=self.latent_dim, widths=tuple(self.widths), size=self.size, norm=self.norm,
+                               linear_path=self.linear_path)
 
     def fit_config(self, progress: bool = True) -> FitConfig:
         return FitConfig(num_epochs=self.num_epochs, batch_size=self.batch_size, lr=self.lr,
@@ -67,21 +69,10 @@ def with_mirrors(x: np.ndarray) -> np.ndarray:
 
 
 def pca_val_mse(x_train: np.ndarray, x_val: np.ndarray, latent_dims) -> dict:
-    """Validation MSE of PCA fitted on ``x_train`` for each latent size, from one decomposition.
-
-    With fewer images ``n`` than pixels ``d`` the principal directions come from the ``n x n``
-    Gram matrix of the centred images (float64), never from a ``d x d`` covariance.
-    """
+    """Validation MSE of PCA fitted on ``x_train`` for each latent size, from one decomposition."""
     a = x_train.reshape(len(x_train), -1).astype(np.float64)  # (n, d)
-    b = x_val.reshape(len(x_val), -1).astype(np.float64)
-    mu = a.mean(axis=0)
-    a, b = a - mu, b - mu
-    k_max = max(latent_dims)
-    if k_max > min(a.shape) - 1:
-        raise AecoreError(f"PCA with {k_max} components needs more than {k_max} training images; got {len(a)}")
-    evals, evecs = np.linalg.eigh(a @ a.T)  # (n,), (n, n), ascending
-    top = np.argsort(evals)[::-1][:k_max]
-    v = (evecs[:, top].T @ a) / np.sqrt(evals[top])[:, None]  # (k_max, d): orthonormal principal directions
+    b = x_val.reshape(len(x_val), -1).astype(np.float64) - a.mean(axis=0)  # centred by the training mean
+    v = principal_directions(a, max(latent_dims))  # (k_max, d), orthonormal rows
     z = b @ v.T  # (n_val, k_max): coordinates of every validation image
     out, total = {}, (b**2).sum(axis=1)  # residual = total energy minus the captured part
     for k in latent_dims:
@@ -98,7 +89,7 @@ def train_conv(settings: ConvSettings, split: ImageSplit, progress: bool = True)
     """Build, train and return ``(model, history)``; the model's mean is the training mean."""
     x_seen = training_images(split, settings)
     set_seed(settings.seed)
-    model = settings.model().set_mean(x_seen)
+    model = settings.model().init_from_data(x_seen)
     history = fit(model, x_seen, split.x_val, settings.fit_config(progress))
     return model, history
 
@@ -124,7 +115,7 @@ def evaluate_conv(model: ConvAutoencoder, split: ImageSplit, settings: ConvSetti
             "n_train": len(split.x_train), "n_train_seen": len(x_seen), "n_val": len(split.x_val),
             "epochs": settings.num_epochs if epochs is None else epochs,
             "train_mse": train_mse, "val_mse": val_mse, "val_psnr": psnr(val_mse),
-            "pca_val_mse": pca, "pca_val_psnr": psnr(pca), "beats_pca": val_mse < pca,
+            "pca_val_mse": pca, "pca_val_psnr": psnr(pca), "ratio_to_pca": val_mse / pca, "beats_pca": val_mse < pca,
             "seconds": seconds, "device": str(device)}
 
 
@@ -148,14 +139,23 @@ def save_conv_checkpoint(path, model: ConvAutoencoder, settings: ConvSettings, m
     save_checkpoint(path, model, config={"model": model.config(), "settings": asdict(settings)},
                     epoch=metrics.get("epochs"), metrics=metrics)
     record = {"command": command, "settings": asdict(settings), "metrics": metrics,
+              "directions_sum": _directions_sum(model),
               "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "bytes": path.stat().st_size,
               "torch": torch.__version__}
     Path(f"{path}.json").write_text(json.dumps(record, indent=2) + "\n")
     return path
 
 
-def load_conv_checkpoint(path, device: str = "cpu"):
-    """``(model, settings, record)`` from a checkpoint whose sha256 matches its ``.json`` record."""
+def _directions_sum(model: ConvAutoencoder):
+    return None if model.linear is None else float(model.linear.directions.double().sum())
+
+
+def load_conv_checkpoint(path, x_train=None, device: str = "cpu"):
+    """``(model, settings, record)`` from a checkpoint whose sha256 matches its ``.json`` record.
+
+    A model with ``linear_path`` recomputes its PCA directions from ``x_train``: pass the same
+    training images it saw (``training_images(split, settings)``).
+    """
     path = Path(path)
     record_path = Path(f"{path}.json")
     if not path.is_file() or not record_path.is_file():
@@ -169,6 +169,13 @@ def load_conv_checkpoint(path, device: str = "cpu"):
     settings = replace(ConvSettings(), **{k: v for k, v in record["settings"].items() if k in known})
     settings = replace(settings, widths=tuple(settings.widths))
     model = settings.model()
+    if settings.linear_path:
+        if x_train is None:
+            raise AecoreError(f"{path} has a PCA path: pass the training images it saw (x_train=...)")
+        model.init_from_data(x_train)
+        if not math.isclose(_directions_sum(model), record["directions_sum"], rel_tol=1e-4, abs_tol=1e-6):
+            raise AecoreError(f"the PCA directions from these images differ from the ones {path} was trained "
+                              "with: load it with the same data, size and split")
     load_checkpoint(path, model)
     return model.to(get_device(device)).eval(), settings, record
 
@@ -179,7 +186,7 @@ def load_or_train(path, settings: ConvSettings, split: ImageSplit, progress: boo
     Returns ``(model, settings_used, source)`` where ``source`` says which happened.
     """
     try:
-        model, saved, record = load_conv_checkpoint(path)
+        model, saved, record = load_conv_checkpoint(path, training_images(split, settings))
     except AecoreError as exc:
         model, _ = train_conv(settings, split, progress)
         return model, settings, f"trained here ({exc})"

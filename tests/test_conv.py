@@ -61,10 +61,10 @@ def test_conv_output_side_matches_torch():
 
 def test_untrained_model_predicts_the_mean_image_offset():
     model = ConvAutoencoder(latent_dim=3, widths=(4,), size=8)
-    torch.nn.init.zeros_(model.decoder[-1].weight)
-    torch.nn.init.zeros_(model.decoder[-1].bias)
+    torch.nn.init.zeros_(model.decoder[-2].weight)
+    torch.nn.init.zeros_(model.decoder[-2].bias)
     x = torch.rand(6, 3, 8, 8)
-    model.set_mean(x)
+    model.init_from_data(x)
     torch.testing.assert_close(model(x[:2]), x.mean(0, keepdim=True).expand(2, -1, -1, -1))
 
 
@@ -77,9 +77,9 @@ def test_bad_settings_raise(kwargs, message):
         ConvAutoencoder(**{"latent_dim": 4, "widths": (4, 8), "size": 16, **kwargs})
 
 
-def test_set_mean_checks_the_shape():
+def test_init_from_data_checks_the_shape():
     with pytest.raises(AecoreError, match="do not fit"):
-        ConvAutoencoder(latent_dim=4, widths=(4,), size=8).set_mean(torch.rand(2, 3, 16, 16))
+        ConvAutoencoder(latent_dim=4, widths=(4,), size=8).init_from_data(torch.rand(2, 3, 16, 16))
 
 
 def test_fit_trains_the_conv_model_and_loss_falls():
@@ -121,7 +121,7 @@ def test_experiment_runs_fairly_and_checkpoint_round_trips(folder, tmp_path):
     assert result["val_psnr"] == pytest.approx(psnr(result["val_mse"]))
     record = json.loads((tmp_path / "tiny.pt.json").read_text())
     assert record["command"] == "test" and record["metrics"]["val_mse"] == result["val_mse"]
-    model, saved, _ = load_conv_checkpoint(path)
+    model, saved, _ = load_conv_checkpoint(path, with_mirrors(split.x_train))
     assert saved == settings
     from aecore.train import evaluate
     assert evaluate(model, torch.as_tensor(split.x_val)) == pytest.approx(result["val_mse"], rel=1e-5)
@@ -129,9 +129,39 @@ def test_experiment_runs_fairly_and_checkpoint_round_trips(folder, tmp_path):
     assert source.startswith("loaded")
     path.write_bytes(path.read_bytes()[:-10])  # damaged: sha256 no longer matches, so it retrains
     with pytest.raises(AecoreError, match="sha256"):
-        load_conv_checkpoint(path)
+        load_conv_checkpoint(path, with_mirrors(split.x_train))
     _, _, source = load_or_train(path, settings, split, progress=False)
     assert source.startswith("trained here")
     run_conv_experiment(settings, save=path, progress=False)
     with pytest.raises(AecoreError, match="another split"):
         load_or_train(path, replace(settings, seed=1), split)
+
+
+def test_encoder_and_decoder_alone_are_the_whole_maps():
+    """Tools that call ``model.encoder`` and ``model.decoder`` (latent sliders) see the mean too."""
+    model = ConvAutoencoder(latent_dim=3, widths=(4,), size=8).eval()
+    x = torch.rand(4, 3, 8, 8)
+    model.init_from_data(x + 1.0)
+    torch.testing.assert_close(model.decoder(model.encoder(x)), model(x))
+    torch.testing.assert_close(model.mean, x.mean(0, keepdim=True) + 1.0)
+    state = model.state_dict()
+    fresh = ConvAutoencoder(latent_dim=3, widths=(4,), size=8).eval()
+    fresh.load_state_dict(state)
+    torch.testing.assert_close(fresh(x), model(x))
+
+
+def test_linear_path_is_pca_when_the_conv_parts_are_silent():
+    """With the conv encoder's last layer at zero too, the model *is* PCA with the same k."""
+    torch.manual_seed(0)
+    x = torch.rand(40, 3, 8, 8)
+    model = ConvAutoencoder(latent_dim=5, widths=(4,), size=8, linear_path=True).init_from_data(x).eval()
+    conv_encoder = model.encoder[1].branches[0]
+    torch.nn.init.zeros_(conv_encoder[-1].weight)
+    torch.nn.init.zeros_(conv_encoder[-1].bias)
+    pca = PCA.fit(x.reshape(40, -1).double().numpy(), 5)
+    expected = pca.reconstruct(x.reshape(40, -1).double().numpy())
+    with torch.no_grad():
+        got = model(x).reshape(40, -1).double().numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert model.config()["linear_path"] is True
+    assert not any("directions" in key for key in model.state_dict())  # recomputed, never stored
