@@ -102,12 +102,45 @@ def _run_train(args) -> dict:
     return dict(run.metrics, checkpoint=args.save)
 
 
+def _add_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="validation MSE against latent size over several seeds, beside PCA (Chapter 4)")
+    p.add_argument("--data", required=True, help="'digits' or a .npy/.csv file with one sample per row in [0, 1]")
+    p.add_argument("--model", choices=["mlp"], default="mlp", help="model family (default: mlp)")
+    p.add_argument("--latent", required=True, help="comma-separated latent sizes, e.g. 1,2,4,8,16,32,64")
+    p.add_argument("--seeds", type=_positive_int, default=3, help="seeds per latent size (default: 3)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per latent size")
+    p.set_defaults(func=_run_sweep, output=_print_sweep)
+
+
+def _run_sweep(args) -> dict:
+    from aecore.bottleneck import parse_latent_list, run_sweep
+    from aecore.data import load_data
+
+    latent_dims = parse_latent_list(args.latent)  # bad sizes fail before the data is read
+    return run_sweep(load_data(args.data), latent_dims, args.seeds)
+
+
+def _print_sweep(result: dict, as_json: bool) -> None:
+    shared = {k: result[k] for k in ("data", "model", "n_train", "n_val", "seeds")}
+    if as_json:
+        for row in result["rows"]:
+            print(json.dumps(dict(row, **shared)))
+        return
+    print(f"{result['data']}: {result['n_train']} training and {result['n_val']} validation samples, "
+          f"{result['seeds']} seed(s) per size, {result['seconds']:.1f} s")
+    print("latent_dim  val_mse_mean  val_mse_std  val_mse_min  val_mse_max  pca_val_mse")
+    for r in result["rows"]:
+        print(f"{r['latent_dim']:10d}  {r['val_mse_mean']:12.5f}  {r['val_mse_std']:11.5f}  "
+              f"{r['val_mse_min']:11.5f}  {r['val_mse_max']:11.5f}  {r['pca_val_mse']:11.5f}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser with every subcommand registered."""
     parser = _Parser(prog="aecore", description="Experiments from 'Autoencoders from First Principles'.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_linear(sub)
     _add_train(sub)
+    _add_sweep(sub)
     return parser
 
 
@@ -126,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     except AecoreError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
-    if args.json:
+    if getattr(args, "output", None):
+        args.output(result, args.json)
+    elif args.json:
         print(json.dumps(result))
     else:
         _print_table(result)
