@@ -258,3 +258,22 @@ def test_num_threads_applies_during_fit_and_is_restored():
     fit(MLPAutoencoder(12, 2, (8,)), X, None, quick(num_threads=1),
         callbacks=[lambda epoch, history, model: seen.append(torch.get_num_threads())])
     assert seen == [1, 1, 1, 1] and torch.get_num_threads() == before
+
+
+# --- the experiment functions behind Chapter 2 and `aecore train` ------------------------------
+
+def test_rate_distortion_and_knn_accuracy():
+    from aecore.data import Split
+    from aecore.experiments import MLPConfig, knn_accuracy, rate_distortion, train_mlp_on
+
+    split = Split(X, X_VAL, np.arange(96) % 3, np.arange(20) % 3, "toy")
+    config = MLPConfig(hidden=(8,)).with_fit(num_epochs=2, progress=False, device="cpu")
+    rows = rate_distortion(split, (1, 3), config)
+    assert [r["latent_dim"] for r in rows] == [1, 3] and all(r["epochs"] == 2 for r in rows)
+    run = train_mlp_on(split, 3, config)
+    assert run.metrics == {**rows[1], "seconds": run.metrics["seconds"]}  # seeded: the same run twice
+    assert 0.0 <= knn_accuracy(X, split.y_train, X_VAL, split.y_val) <= 1.0
+    with pytest.raises(AecoreError, match="needs labels"):
+        knn_accuracy(X, None, X_VAL, None)
+    with pytest.raises(AecoreError, match="latent_dim"):
+        train_mlp_on(split, 12, config)
