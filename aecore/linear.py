@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from aecore.data import Split, check_matrix
 from aecore.errors import AecoreError
@@ -176,6 +177,10 @@ class LinearAutoencoder:
             lr = default_lr(x)
         if not lr > 0:
             raise AecoreError(f"lr must be positive; got {lr}")
+        with threadpool_limits(1, user_api="blas"):  # tiny matrices: extra BLAS threads only spin
+            return self._descend(x, num_epochs, lr, momentum)
+
+    def _descend(self, x, num_epochs: int, lr: float, momentum: float) -> LinearAutoencoder:
         v_e, v_d = np.zeros_like(self.W_e), np.zeros_like(self.W_d)
         for epoch in range(num_epochs):
             with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
