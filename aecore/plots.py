@@ -113,7 +113,7 @@ def latent_scatter(z, labels, title=None, ax=None, cmap="tab10"):
 
 
 def matrix_heatmap(m, xlabel="", ylabel="", title=None, ax=None, vmin=0.0, vmax=1.0, cmap="viridis", annotate=False):
-    """A matrix as a heatmap with a colour bar (e.g. |cosines| between two sets of directions)."""
+    """A matrix as a heatmap with a colour bar (for example absolute cosines between two sets of directions)."""
     plt = _plt()
     m = np.asarray(m)
     if ax is None:

@@ -72,7 +72,7 @@ class LatentSliders:
 
     @property
     def z(self) -> np.ndarray:
-        """The current code: ``base + sum_i (v_i - v0_i) * directions[i]``, ``(latent_dim,)``."""
+        """The code the sliders describe, ``base + sum_i (v_i - v0_i) * directions[i]``, shape ``(latent_dim,)``."""
         values = [s.value for s in self.sliders]
         return self.axes.to_z(values, self._base, self._base_values)
 
