@@ -72,8 +72,10 @@ def _float(text: str) -> float:
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a PyTorch autoencoder (Chapter 2) and compare it with PCA")
-    p.add_argument("--data", required=True, help="'digits' or a .npy/.csv file with one sample per row in [0, 1]")
-    p.add_argument("--model", choices=["mlp"], default="mlp", help="model family (default: mlp)")
+    p.add_argument("--data", required=True, help="'digits' or a .npy/.csv file with one sample per row in [0, 1]; "
+                   "for --model conv: 'pokemon' or a folder of images")
+    p.add_argument("--model", choices=["mlp", "conv"], default="mlp", help="model family (default: mlp)")
+    p.add_argument("--size", type=_positive_int, default=64, help="--model conv: image side in pixels (default: 64)")
     p.add_argument("--latent", type=_int, required=True, help="latent size (1 <= k < number of features)")
     p.add_argument("--epochs", type=_int, default=None, help="training epochs (default: the chapter's)")
     p.add_argument("--batch-size", type=_int, default=None, help="samples per step (default: the chapter's)")
@@ -86,6 +88,8 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args) -> dict:
+    if args.model == "conv":
+        return _run_train_conv(args)
     from aecore.data import load_data
     from aecore.experiments import MLPConfig, save_run, train_mlp_on
     from aecore.train import get_device
@@ -100,6 +104,25 @@ def _run_train(args) -> dict:
     if args.save:
         save_run(args.save, run, config, data=args.data)
     return dict(run.metrics, checkpoint=args.save)
+
+
+def _run_train_conv(args) -> dict:
+    """``aecore train --model conv``: the same experiment function Chapter 5 calls."""
+    from dataclasses import replace
+
+    from aecore.conv_experiment import ConvSettings, run_conv_experiment
+    from aecore.train import get_device
+
+    given = {"num_epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
+    settings = replace(ConvSettings(), data=args.data, size=args.size, latent_dim=args.latent, seed=args.seed,
+                       device=args.device, **{k: v for k, v in given.items() if v is not None})
+    get_device(args.device)  # an unavailable device fails before any work
+    command = (f"aecore train --model conv --data {args.data} --size {settings.size} --latent {settings.latent_dim} "
+               f"--epochs {settings.num_epochs} --batch-size {settings.batch_size} --lr {settings.lr:g} "
+               f"--seed {settings.seed} --device {args.device} --save {args.save}")
+    result = run_conv_experiment(settings, save=args.save, command=command, progress=not args.json)
+    result.pop("history")
+    return dict(result, checkpoint=args.save)
 
 
 def _add_sweep(sub) -> None:

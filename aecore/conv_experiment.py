@@ -133,15 +133,16 @@ def run_conv_experiment(settings: ConvSettings = ConvSettings(), save: str | Pat
 
 
 def save_conv_checkpoint(path, model: ConvAutoencoder, settings: ConvSettings, metrics: dict, command: str = ""):
-    """Write the checkpoint and ``<path>.json`` (command, settings, metrics, sha256 of the file)."""
+    """Write the checkpoint and ``<path>.json`` (command, settings, metrics, loss history, sha256 of the file)."""
     path = Path(path)
+    history = metrics.get("history")
     metrics = {k: v for k, v in metrics.items() if k != "history"}
     save_checkpoint(path, model, config={"model": model.config(), "settings": asdict(settings)},
                     epoch=metrics.get("epochs"), metrics=metrics)
     record = {"command": command, "settings": asdict(settings), "metrics": metrics,
               "directions_sum": _directions_sum(model),
               "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "bytes": path.stat().st_size,
-              "torch": torch.__version__}
+              "torch": torch.__version__, "history": history}
     Path(f"{path}.json").write_text(json.dumps(record, indent=2) + "\n")
     return path
 

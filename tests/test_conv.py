@@ -165,3 +165,29 @@ def test_linear_path_is_pca_when_the_conv_parts_are_silent():
     np.testing.assert_allclose(got, expected, atol=1e-5)
     assert model.config()["linear_path"] is True
     assert not any("directions" in key for key in model.state_dict())  # recomputed, never stored
+
+
+def test_cli_train_conv_prints_the_same_keys_as_other_train_runs(folder, capsys):
+    from aecore.cli import main
+
+    code = main(["train", "--model", "conv", "--data", str(folder), "--latent", "4", "--size", "16",
+                 "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    mlp_keys = {"latent_dim", "model", "n_train", "n_val", "epochs", "train_mse", "val_mse", "pca_val_mse",
+                "ratio_to_pca", "seconds", "device", "checkpoint"}
+    assert mlp_keys <= set(out) and out["model"] == "conv" and out["size"] == 16
+    assert out["pca_val_mse"] == pytest.approx(out["val_mse"] / out["ratio_to_pca"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--data", "/no/such/folder", "--latent", "4"], "folder not found"),
+    (["--data", "{folder}", "--latent", "4", "--size", "20"], "divisible"),
+])
+def test_cli_train_conv_bad_input_is_one_error_line(folder, capsys, argv, message):
+    from aecore.cli import main
+
+    argv = [a.replace("{folder}", str(folder)) for a in argv]
+    assert main(["train", "--model", "conv", "--device", "cpu", "--json", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
