@@ -15,6 +15,20 @@ def _plt():
     return plt
 
 
+def _finish(ax, xlabel=None, ylabel=None, title=None, legend=False):
+    """Axis labels, title, legend and a tight layout; returns the figure."""
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if legend:
+        ax.legend(fontsize=8)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
 def image_grid(rows, row_labels=None, image_shape=(8, 8), col_labels=None, cmap="gray_r", scale=0.9, title=None):
     """Rows of images side by side: ``rows`` is a list of ``(n_cols, H*W)`` (or ``(n_cols, H, W[, 3])``) arrays.
 
@@ -59,13 +73,7 @@ def loss_curves(curves: dict, bound=None, bound_label="bound", xlabel="step", yl
         ax.axhline(bound, color="k", linestyle="--", linewidth=1, label=bound_label)
     if logy:
         ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8)
-    ax.figure.tight_layout()
-    return ax.figure
+    return _finish(ax, xlabel, ylabel, title, legend=True)
 
 
 def rate_distortion(latent_dims, curves: dict, spreads: dict | None = None, title=None, ax=None):
@@ -85,13 +93,7 @@ def rate_distortion(latent_dims, curves: dict, spreads: dict | None = None, titl
     ax.set_yscale("log")
     ax.set_xticks(list(latent_dims))
     ax.set_xticklabels([str(k) for k in latent_dims])
-    ax.set_xlabel("latent_dim")
-    ax.set_ylabel("validation MSE")
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8)
-    ax.figure.tight_layout()
-    return ax.figure
+    return _finish(ax, "latent_dim", "validation MSE", title, legend=True)
 
 
 def latent_scatter(z, labels, title=None, ax=None, cmap="tab10"):
@@ -104,12 +106,7 @@ def latent_scatter(z, labels, title=None, ax=None, cmap="tab10"):
         _, ax = plt.subplots(figsize=(4.5, 4))
     sc = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap=cmap, s=6, alpha=0.8)
     ax.legend(*sc.legend_elements(), fontsize=7, loc="best", markerscale=0.8, title="label", title_fontsize=7)
-    ax.set_xlabel("$z_1$")
-    ax.set_ylabel("$z_2$")
-    if title:
-        ax.set_title(title)
-    ax.figure.tight_layout()
-    return ax.figure
+    return _finish(ax, "$z_1$", "$z_2$", title)
 
 
 def matrix_heatmap(m, xlabel="", ylabel="", title=None, ax=None, vmin=0.0, vmax=1.0, cmap="viridis", annotate=False):
@@ -123,13 +120,8 @@ def matrix_heatmap(m, xlabel="", ylabel="", title=None, ax=None, vmin=0.0, vmax=
         for (i, j), v in np.ndenumerate(m):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
                     color="w" if v < (vmin + vmax) / 2 else "k")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title, fontsize=10)
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    ax.figure.tight_layout()
-    return ax.figure
+    return _finish(ax, xlabel, ylabel, title)
 
 
 def image_mosaic(images, low, high, image_shape=(8, 8), ax=None, cmap="gray_r", title=None):
@@ -150,9 +142,4 @@ def image_mosaic(images, low, high, image_shape=(8, 8), ax=None, cmap="gray_r", 
     dx, dy = (high[0] - low[0]) / (2 * (n - 1)), (high[1] - low[1]) / (2 * (n - 1))  # tile centres on the grid
     ax.imshow(np.clip(tiles, 0, 1), cmap=cmap, vmin=0, vmax=1, aspect="auto",
               extent=(low[0] - dx, high[0] + dx, low[1] - dy, high[1] + dy))
-    ax.set_xlabel("$z_1$")
-    ax.set_ylabel("$z_2$")
-    if title:
-        ax.set_title(title)
-    ax.figure.tight_layout()
-    return ax.figure
+    return _finish(ax, "$z_1$", "$z_2$", title)
