@@ -74,7 +74,8 @@ class Project(nn.Module):
         self.register_buffer("directions", torch.zeros(latent_dim, n_pixels), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.flatten(1) @ self.directions.T  # (B, d) @ (d, k) -> (B, k)
+        with torch.autocast(x.device.type, enabled=False):  # PCA in float32 even under mixed precision
+            return x.float().flatten(1) @ self.directions.T  # (B, d) @ (d, k) -> (B, k)
 
 
 class Unproject(nn.Module):
@@ -85,7 +86,8 @@ class Unproject(nn.Module):
         self.project, self.shape = [project], tuple(shape)  # a list: shares the buffer, not registered twice
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return (z @ self.project[0].directions).view(-1, *self.shape)  # (B, k) @ (k, d) -> (B, C, S, S)
+        with torch.autocast(z.device.type, enabled=False):  # float32 even under mixed precision
+            return (z.float() @ self.project[0].directions).view(-1, *self.shape)  # (B, k) @ (k, d) -> (B, C, S, S)
 
 
 class SumOf(nn.Module):

@@ -191,3 +191,10 @@ def test_cli_train_conv_bad_input_is_one_error_line(folder, capsys, argv, messag
     assert main(["train", "--model", "conv", "--device", "cpu", "--json", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_pca_path_stays_float32_under_autocast():
+    model = ConvAutoencoder(latent_dim=3, widths=(4,), size=8, linear_path=True).init_from_data(torch.rand(10, 3, 8, 8))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        z = model.linear(torch.rand(2, 3, 8, 8))
+    assert z.dtype == torch.float32
