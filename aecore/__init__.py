@@ -4,7 +4,14 @@ Modules (dependencies point one way, top to bottom):
 
 - ``aecore.errors``  -- the one exception type readers and the command line see.
 - ``aecore.data``    -- data sets as NumPy arrays (Digits, a user's matrix), splits.
-- ``aecore.linear``  -- PCA by SVD, the Eckart-Young bound, a NumPy linear autoencoder.
+- ``aecore.linear``  -- PCA by SVD, the Eckart-Young bound, a NumPy linear autoencoder (Chapter 1).
+- ``aecore.images``  -- Pokemon artwork or any folder of images, preprocessed, split by species, cached.
+- ``aecore.models``, ``aecore.conv`` -- the MLP and convolutional autoencoders (PyTorch).
+- ``aecore.train``   -- ``set_seed``, ``get_device``, ``fit`` and checkpoints: every chapter's training.
+- ``aecore.experiments``, ``aecore.bottleneck``, ``aecore.conv_experiment`` -- the chapters'
+  experiments, shared with the command line (Chapters 2, 4 and 5).
+- ``aecore.latent``, ``aecore.sliders``, ``aecore.explorer`` -- latent-space tools, live sliders and
+  the kernel-free latent explorer (Chapter 3).
 - ``aecore.plots``   -- figures used by the chapters.
 - ``aecore.cli``     -- the ``aecore`` command line.
 
