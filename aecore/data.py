@@ -46,6 +46,8 @@ def check_matrix(x, name: str = "data", min_samples: int = 2) -> np.ndarray:
     ...
     aecore.errors.AecoreError: data contains 1 NaN or infinite value(s) (first at row 0, column 1); remove or impute them first
     """
+    if isinstance(x, np.ndarray) and np.iscomplexobj(x):
+        raise AecoreError(f"{name} has complex values; pass real numbers (for example x.real or np.abs(x))")
     try:
         x = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:

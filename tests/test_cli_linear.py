@@ -79,9 +79,37 @@ def test_bad_files(tmp_path, name):
     assert_one_error_line(run("linear", "--data", str(tmp_path / name), "--latent", "1"), fragment)
 
 
-def test_nan_in_npy(tmp_path):
-    np.save(tmp_path / "x.npy", np.array([[1.0, np.nan], [2.0, 3.0], [4.0, 5.0]]))
-    assert_one_error_line(run("linear", "--data", str(tmp_path / "x.npy"), "--latent", "1"), "NaN")
+BAD_ARRAYS = {
+    "nan": (np.array([[1.0, np.nan], [2.0, 3.0], [4.0, 5.0]]), "NaN"),
+    "inf": (np.array([[1.0, 2.0], [np.inf, 3.0], [4.0, 5.0]]), "NaN or infinite"),
+    "one_sample": (np.ones((1, 4)), "at least 2 samples"),
+    "one_d": (np.arange(6.0), "must be 2-D"),
+    "complex": (np.ones((5, 3)) * (1 + 2j), "complex"),
+    "strings": (np.array([["a", "b"], ["c", "d"]]), "numeric"),
+    "huge": (np.arange(1.0, 13.0).reshape(6, 2) * 1e200, "too large"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_ARRAYS)
+def test_bad_npy(tmp_path, name):
+    array, fragment = BAD_ARRAYS[name]
+    np.save(tmp_path / "x.npy", array)
+    assert_one_error_line(run("linear", "--data", str(tmp_path / "x.npy"), "--latent", "1"), fragment)
+
+
+def test_latent_as_large_as_a_users_features(tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(20, 6)))
+    assert_one_error_line(run("linear", "--data", str(tmp_path / "x.npy"), "--latent", "6"),
+                          "smaller than the number of features (6)")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--data", "/no/such/file.npy", "--latent", "2"], "file not found"),
+    (["--data", "digits", "--latent", "0"], "at least 1"),
+    (["--data", "digits", "--latent", "2", "--bogus"], "unrecognized arguments"),
+])
+def test_console_script_errors(args, fragment):
+    assert_one_error_line(run("linear", *args, console_script=True), fragment)
 
 
 @pytest.mark.parametrize(

@@ -132,6 +132,18 @@ def test_bad_latent_sizes_are_rejected(bad):
         check_latent_dim(bad, 64)
 
 
+@pytest.mark.parametrize("bad", [-1, 2.5, "10"])
+def test_bad_num_epochs_are_rejected(digits, bad):
+    with pytest.raises(AecoreError, match="num_epochs"):
+        run_linear_experiment(digits, latent_dim=2, num_epochs=bad)
+
+
+def test_data_too_large_to_square_is_rejected():
+    x = np.arange(1.0, 13.0).reshape(6, 2) * 1e200
+    with pytest.raises(AecoreError, match="too large.*rescale"):
+        LinearAutoencoder.init(x, 1).fit(x, 10)
+
+
 def test_divergence_is_reported_with_advice(digits):
     ae = LinearAutoencoder.init(digits.x_train, 2)
     with pytest.raises(AecoreError, match="diverged.*smaller lr"):
