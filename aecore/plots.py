@@ -143,3 +143,27 @@ def image_mosaic(images, low, high, image_shape=(8, 8), ax=None, cmap="gray_r", 
     ax.imshow(np.clip(tiles, 0, 1), cmap=cmap, vmin=0, vmax=1, aspect="auto",
               extent=(low[0] - dx, high[0] + dx, low[1] - dy, high[1] + dy))
     return _finish(ax, "$z_1$", "$z_2$", title)
+
+
+def explained_variance(ratios, title=None, ax=None):
+    """Fraction of the variance per principal direction (bars) and its running total (line)."""
+    plt = _plt()
+    ratios = np.asarray(ratios)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.2))
+    i = np.arange(1, len(ratios) + 1)
+    ax.bar(i, ratios, color="0.7", label="per direction")
+    ax.plot(i, np.cumsum(ratios), color="C0", marker=".", label="cumulative")
+    return _finish(ax, "principal direction $i$", "fraction of variance", title, legend=True)
+
+
+def line_plot(x, curves: dict, xlabel="", ylabel="", logy=False, title=None, ax=None, styles=None):
+    """Several curves over one x axis from ``{label: values}``; ``styles`` maps a label to plot keywords."""
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.4))
+    for label, values in curves.items():
+        ax.plot(x, values, label=label, **(styles or {}).get(label, {}))
+    if logy:
+        ax.set_yscale("log")
+    return _finish(ax, xlabel, ylabel, title, legend=True)
