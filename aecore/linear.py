@@ -175,7 +175,7 @@ class LinearAutoencoder:
         """Full-batch gradient descent with heavy-ball momentum; appends the MSE of each step.
 
         Args:
-            x: ``(n, d)`` training data (the mean stored at :meth:`init` is subtracted).
+            x: ``(n, d)`` training data (the mean stored at :meth:`LinearAutoencoder.init` is subtracted).
             num_epochs: number of full-batch steps, 0 or more.
             lr: step size; ``None`` picks :func:`default_lr`, ``0.05 / lambda_max``.
             momentum: heavy-ball coefficient (0 gives plain gradient descent).
@@ -243,7 +243,7 @@ def run_linear_experiment(split: Split, latent_dim: int, num_epochs: int | None 
         seed: seed of the initial weights.
 
     Returns:
-        A dict of plain numbers (JSON-ready): ``latent_dim``, ``n_train``, ``n_val``, ``epochs``,
+        dict: plain numbers, ready for JSON, under the keys ``latent_dim``, ``n_train``, ``n_val``, ``epochs``,
         ``train_mse``, ``eckart_young_mse`` (training split), ``ratio_to_bound``, ``val_mse``,
         ``pca_val_mse``, ``subspace_angle_deg`` (largest principal angle between the decoder's
         columns and the top-k principal directions) and ``seconds``.
