@@ -188,12 +188,13 @@ def structure_scores(embeddings: dict, x_val, y_train, y_val, k: int = 5) -> lis
     1 means no false neighbours were invented. Returns one row per embedding.
     """
     from sklearn.manifold import trustworthiness
-    from sklearn.neighbors import KNeighborsClassifier
+
+    from aecore.experiments import knn_accuracy
 
     rows = []
     for name, (e_train, e_val) in embeddings.items():
-        acc = KNeighborsClassifier(k).fit(e_train, y_train).score(e_val, y_val)
-        rows.append({"embedding": name, "dims": int(np.shape(e_val)[1]), "knn_accuracy": float(acc),
+        acc = knn_accuracy(e_train, y_train, e_val, y_val, k)
+        rows.append({"embedding": name, "dims": int(np.shape(e_val)[1]), "knn_accuracy": acc,
                      "trustworthiness": float(trustworthiness(x_val, e_val, n_neighbors=k))})
     return rows
 
