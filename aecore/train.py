@@ -59,11 +59,16 @@ def get_device(name: str = "auto") -> torch.device:
 class FitConfig:
     """Settings of one :func:`fit` run. Invalid values raise :class:`~aecore.errors.AecoreError`.
 
-    ``schedule`` is ``onecycle`` (warm up, then anneal), ``cosine`` or ``constant``;
+    ``schedule`` is ``onecycle`` (warm up for the fraction ``warmup`` of all steps, then anneal),
+    ``cosine`` or ``constant``;
     ``patience`` (epochs without a better validation loss) turns on early stopping, which
     restores the best weights; ``amp`` enables mixed precision, on CUDA only; ``num_threads``
     sets torch's CPU threads during the run (small models train faster on one thread, and
-    far faster when other programs share the cores), ``None`` leaves them as they are.
+    far faster when other programs share the cores), ``None`` leaves them as they are;
+    ``fused`` uses PyTorch's fused AdamW kernel on CPU and CUDA: the same update rule in one
+    kernel per parameter tensor instead of a dozen small ones (about 3x faster optimizer steps
+    for Chapter 2's model), rounded differently, so it is off by default and a hand-written
+    ``torch.optim.Adam`` loop reproduces ``fit`` exactly.
 
     >>> FitConfig(num_epochs=5, lr=1e-3).batch_size
     128
@@ -74,11 +79,13 @@ class FitConfig:
     lr: float = 3e-3
     weight_decay: float = 0.0
     schedule: str = "onecycle"
+    warmup: float = 0.3
     patience: int | None = None
     seed: int = 0
     device: str = "auto"
     amp: bool = True
     num_threads: int | None = None
+    fused: bool = False
     progress: bool = True
 
     def __post_init__(self):
@@ -92,6 +99,9 @@ class FitConfig:
             raise AecoreError(f"weight_decay must be 0 or more; got {self.weight_decay!r}")
         if self.schedule not in SCHEDULES:
             raise AecoreError(f"unknown schedule '{self.schedule}'; choose one of {', '.join(SCHEDULES)}")
+        if not (isinstance(self.warmup, (int, float)) and 0 < self.warmup < 1):
+            raise AecoreError(f"warmup is the fraction of steps spent warming up, between 0 and 1 (e.g. 0.3); "
+                              f"got {self.warmup!r}")
         for name in ("patience", "num_threads"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
@@ -162,7 +172,8 @@ def _first_line(exc: Exception) -> str:
 def _scheduler(optimizer, config: FitConfig, steps_per_epoch: int):
     total = config.num_epochs * steps_per_epoch
     if config.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total,
+                                                   pct_start=config.warmup)
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
@@ -219,7 +230,9 @@ def fit(model: nn.Module, x_train, x_val=None, config: FitConfig | None = None,
     n = len(x_train)
     batch_size = min(config.batch_size, n)  # a batch larger than the data is the whole data
     steps_per_epoch = -(-n // batch_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    fused = config.fused and device.type in ("cpu", "cuda")  # the devices with a fused AdamW kernel
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                  fused=fused or None)
     scheduler = _scheduler(optimizer, config, steps_per_epoch)
     generator = torch.Generator().manual_seed(config.seed)  # shuffling only; on CPU for reproducibility
     history, best_state, best_val = History(), None, float("inf")
