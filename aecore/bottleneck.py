@@ -15,10 +15,10 @@ from torch import nn
 
 from aecore.data import Split
 from aecore.errors import AecoreError
-from aecore.experiments import MLPConfig, to_numpy
+from aecore.experiments import MLPConfig, build_mlp, to_numpy
 from aecore.linear import PCA, mse
 from aecore.models import MLPAutoencoder
-from aecore.train import History, fit, set_seed
+from aecore.train import History, fit
 
 
 def train_mlp(x_train, x_val, latent_dim: int, config: MLPConfig | None = None) -> tuple[MLPAutoencoder, History]:
@@ -30,8 +30,7 @@ def train_mlp(x_train, x_val, latent_dim: int, config: MLPConfig | None = None) 
     config = config or MLPConfig()
     if not isinstance(latent_dim, int) or latent_dim < 1:
         raise AecoreError(f"latent_dim must be a positive integer; got {latent_dim!r}")
-    set_seed(config.fit.seed)
-    model = MLPAutoencoder(x_train.shape[1], latent_dim, config.hidden, config.activation)
+    model = build_mlp(x_train, latent_dim, config)
     return model, fit(model, x_train, x_val, config.fit)
 
 

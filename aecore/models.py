@@ -75,6 +75,30 @@ class MLPAutoencoder(nn.Module):
         z = self.encoder(x)  # (B, D) -> (B, latent_dim)
         return self.decoder(z)  # (B, latent_dim) -> (B, D)
 
+    @torch.no_grad()
+    def init_output_bias(self, x_train) -> MLPAutoencoder:
+        """Start the decoder at the mean training image: last bias = logit(pixel mean); returns ``self``.
+
+        A fresh decoder outputs about 0.5 everywhere, while most Digits pixels are near 0, so
+        the first epochs go into learning the average image. With this bias the untrained
+        model already outputs it (its weights are small), and training starts on the
+        differences between images. Means are clipped to [0.01, 0.99] so the logit stays finite.
+
+        >>> model = MLPAutoencoder(4, 1, hidden=(8,)).init_output_bias(torch.tensor([[0.0, 0.5, 1.0, 0.2]]))
+        >>> [round(v, 2) for v in torch.sigmoid(model.decoder[-2].bias).tolist()]
+        [0.01, 0.5, 0.99, 0.2]
+        """
+        x_train = torch.as_tensor(x_train, dtype=torch.float32)
+        if x_train.ndim != 2 or x_train.shape[1] != self.input_dim:
+            raise AecoreError(f"init_output_bias needs rows of {self.input_dim} features; "
+                              f"got an array of shape {tuple(x_train.shape)}")
+        if not torch.isfinite(x_train).all():
+            raise AecoreError("init_output_bias got NaN or infinite values; clean the data first")
+        last = self.decoder[-2]  # the Linear before the sigmoid: (B, hidden[0]) -> (B, D)
+        p = x_train.mean(dim=0).clamp(0.01, 0.99).to(last.bias.device)  # (D,)
+        last.bias.copy_(torch.log(p / (1 - p)))  # sigmoid(bias) = p
+        return self
+
     def config(self) -> dict:
         """The constructor's arguments, so a checkpoint can rebuild the model.
 

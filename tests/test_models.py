@@ -56,3 +56,40 @@ def test_bad_sizes_raise_a_clear_error(kwargs, words):
 
 def test_make_activation_gives_fresh_modules():
     assert make_activation("relu") is not make_activation("relu")
+
+
+def test_init_output_bias_makes_the_untrained_model_output_the_mean_image():
+    torch.manual_seed(0)
+    x = torch.rand(200, 16) ** 3  # mostly dark pixels, like Digits
+    plain = MLPAutoencoder(16, 2, (32,))
+    started = MLPAutoencoder(16, 2, (32,))
+    started.load_state_dict(plain.state_dict())
+    started.init_output_bias(x)
+    mean = x.mean(dim=0)
+    with torch.no_grad():
+        err_plain = (plain(x) - mean).abs().mean()
+        err_started = (started(x) - mean).abs().mean()
+    assert err_started < 0.3 * err_plain  # the fresh decoder draws about the mean image, not flat grey
+    changed = [name for name, p in started.state_dict().items() if not torch.equal(p, plain.state_dict()[name])]
+    assert changed == ["decoder.2.bias"]  # only the bias of the Linear before the sigmoid
+
+
+@pytest.mark.parametrize("x, words", [(torch.rand(5, 15), "16 features"), (torch.rand(16), "16 features"),
+                                      (torch.full((5, 16), float("nan")), "NaN")])
+def test_init_output_bias_rejects_bad_data(x, words):
+    with pytest.raises(AecoreError, match=words):
+        MLPAutoencoder(16, 2, (8,)).init_output_bias(x)
+
+
+def test_build_mlp_seeds_and_honours_init_output_bias():
+    import numpy as np
+
+    from aecore.experiments import MLPConfig, build_mlp
+
+    x = np.random.default_rng(0).random((30, 16)) ** 3
+    a, b = build_mlp(x, 3, MLPConfig(hidden=(8,))), build_mlp(x, 3, MLPConfig(hidden=(8,)))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))  # seeded
+    plain = build_mlp(x, 3, MLPConfig(hidden=(8,), init_output_bias=False))
+    expected = torch.logit(torch.tensor(x.mean(axis=0), dtype=torch.float32).clamp(0.01, 0.99))
+    torch.testing.assert_close(a.decoder[-2].bias, expected)
+    assert not torch.allclose(plain.decoder[-2].bias, expected)
