@@ -96,7 +96,7 @@ class MLPAutoencoder(nn.Module):
             raise AecoreError("init_output_bias got NaN or infinite values; clean the data first")
         last = self.decoder[-2]  # the Linear before the sigmoid: (B, hidden[0]) -> (B, D)
         p = x_train.mean(dim=0).clamp(0.01, 0.99).to(last.bias.device)  # (D,)
-        last.bias.copy_(torch.log(p / (1 - p)))  # sigmoid(bias) = p
+        last.bias.copy_(torch.logit(p))  # sigmoid(bias) = p
         return self
 
     def config(self) -> dict:
