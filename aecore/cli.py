@@ -77,11 +77,13 @@ def _add_train(sub) -> None:
     p.add_argument("--model", choices=["mlp", "conv"], default="mlp", help="model family (default: mlp)")
     p.add_argument("--size", type=_positive_int, default=64, help="--model conv: image side in pixels (default: 64)")
     p.add_argument("--latent", type=_int, required=True, help="latent size (1 <= k < number of features)")
-    p.add_argument("--epochs", type=_int, default=None, help="training epochs (default: the chapter's)")
+    p.add_argument("--epochs", type=_int, default=None, help="training epochs (default: the chapter's; "
+                   "for --model conv 8, or 24 with --plain)")
     p.add_argument("--batch-size", type=_int, default=None, help="samples per step (default: the chapter's)")
     p.add_argument("--lr", type=_float, default=None, help="peak learning rate (default: the chapter's)")
     p.add_argument("--seed", type=_int, default=0, help="random seed for the split, the weights and the shuffling")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="default: auto")
+    p.add_argument("--plain", action="store_true", help="--model conv: no linear path (the plain conv autoencoder)")
     p.add_argument("--save", metavar="CKPT", default=None, help="save the trained model to this checkpoint file")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(func=_run_train)
@@ -110,16 +112,19 @@ def _run_train_conv(args) -> dict:
     """``aecore train --model conv``: the same experiment function Chapter 5 calls."""
     from dataclasses import replace
 
-    from aecore.conv_experiment import ConvSettings, run_conv_experiment
+    from aecore.conv_experiment import PLAIN_EPOCHS, ConvSettings, run_conv_experiment
     from aecore.train import get_device
 
-    given = {"num_epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
+    epochs = args.epochs if args.epochs is not None or not args.plain else PLAIN_EPOCHS  # the chapter's, by model
+    given = {"num_epochs": epochs, "batch_size": args.batch_size, "lr": args.lr}
     settings = replace(ConvSettings(), data=args.data, size=args.size, latent_dim=args.latent, seed=args.seed,
-                       device=args.device, **{k: v for k, v in given.items() if v is not None})
+                       device=args.device, linear_path=not args.plain,
+                       **{k: v for k, v in given.items() if v is not None})
     get_device(args.device)  # an unavailable device fails before any work
     command = (f"aecore train --model conv --data {args.data} --size {settings.size} --latent {settings.latent_dim} "
-               f"--epochs {settings.num_epochs} --batch-size {settings.batch_size} --lr {settings.lr:g} "
-               f"--seed {settings.seed} --device {args.device} --save {args.save}")
+               f"{'--plain ' if args.plain else ''}--epochs {settings.num_epochs} --batch-size {settings.batch_size} "
+               f"--lr {settings.lr:g} --seed {settings.seed} --device {args.device}"
+               + (f" --save {args.save}" if args.save else ""))
     result = run_conv_experiment(settings, save=args.save, command=command, progress=not args.json)
     result.pop("history")
     return dict(result, checkpoint=args.save)
@@ -128,7 +133,9 @@ def _run_train_conv(args) -> dict:
 def _add_sweep(sub) -> None:
     p = sub.add_parser("sweep", help="validation MSE against latent size over several seeds, beside PCA (Chapter 4)")
     p.add_argument("--data", required=True, help="'digits' or a .npy/.csv file with one sample per row in [0, 1]")
-    p.add_argument("--model", choices=["mlp"], default="mlp", help="model family (default: mlp)")
+    p.add_argument("--model", choices=["mlp", "conv"], default="mlp", help="model family (default: mlp); "
+                   "conv: Chapter 5's model with --data pokemon or a folder of images")
+    p.add_argument("--plain", action="store_true", help="--model conv: no linear path (the plain conv autoencoder)")
     p.add_argument("--latent", required=True, help="comma-separated latent sizes, e.g. 1,2,4,8,16,32,64")
     p.add_argument("--seeds", type=_positive_int, default=3, help="seeds per latent size (default: 3)")
     p.add_argument("--json", action="store_true", help="print one JSON object per latent size")
@@ -140,6 +147,14 @@ def _run_sweep(args) -> dict:
     from aecore.data import load_data
 
     latent_dims = parse_latent_list(args.latent)  # bad sizes fail before the data is read
+    if args.model == "conv":
+        from dataclasses import replace
+
+        from aecore.conv_experiment import PLAIN_EPOCHS, ConvSettings, run_conv_sweep
+
+        settings = replace(ConvSettings(), data=args.data, linear_path=not args.plain)
+        settings = replace(settings, num_epochs=PLAIN_EPOCHS) if args.plain else settings
+        return run_conv_sweep(settings, latent_dims, args.seeds, progress=not args.json)
     return run_sweep(load_data(args.data), latent_dims, args.seeds)
 
 

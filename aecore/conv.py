@@ -14,6 +14,7 @@ from aecore.errors import AecoreError
 from aecore.models import make_activation
 
 NORMS = ("batch", "group", "none")
+LINEAR_LR_SCALE = 0.01  # the linear path's learning rate relative to the conv layers'
 UPSAMPLES = ("nearest", "transpose")
 
 
@@ -67,27 +68,50 @@ def principal_directions(x, k: int) -> np.ndarray:
 
 
 class Project(nn.Module):
-    """The linear (PCA) path of the encoder: ``(B, C, S, S) -> (B, k)`` by fixed directions."""
+    """The linear path of the encoder: ``(B, C, S, S) -> (B, k)`` by a learned matrix ``W (k, d)``.
+
+    ``W`` starts at the top ``k`` principal directions (set by ``ConvAutoencoder.init_from_data``)
+    and is trained with the rest of the model; it is a parameter, so checkpoints store it.
+    """
 
     def __init__(self, latent_dim: int, n_pixels: int):
         super().__init__()
-        self.register_buffer("directions", torch.zeros(latent_dim, n_pixels), persistent=False)
+        self.weight = nn.Parameter(torch.zeros(latent_dim, n_pixels))  # (k, d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(x.device.type, enabled=False):  # PCA in float32 even under mixed precision
-            return x.float().flatten(1) @ self.directions.T  # (B, d) @ (d, k) -> (B, k)
+        with torch.autocast(x.device.type, enabled=False):  # float32 even under mixed precision
+            return x.float().flatten(1) @ self.weight.T  # (B, d) @ (d, k) -> (B, k)
 
 
 class Unproject(nn.Module):
-    """The linear (PCA) path of the decoder: ``(B, k) -> (B, C, S, S)``."""
+    """The linear path of the decoder: ``(B, k) -> (B, C, S, S)`` by ``W^T``, the encoder's own ``W`` (tied)."""
 
     def __init__(self, project: Project, shape):
         super().__init__()
-        self.project, self.shape = [project], tuple(shape)  # a list: shares the buffer, not registered twice
+        self.project, self.shape = [project], tuple(shape)  # a list: shares W, not registered twice
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         with torch.autocast(z.device.type, enabled=False):  # float32 even under mixed precision
-            return (z.float() @ self.project[0].directions).view(-1, *self.shape)  # (B, k) @ (k, d) -> (B, C, S, S)
+            return (z.float() @ self.project[0].weight).view(-1, *self.shape)  # (B, k) @ (k, d) -> (B, C, S, S)
+
+
+class Refine(nn.Module):
+    """``x + convs(x)``: a few 3x3 convolutions at full resolution that correct a draft image.
+
+    ``(B, C, S, S) -> (B, C, S, S)``. The last convolution starts at zero, so at first it passes
+    the draft through unchanged.
+    """
+
+    def __init__(self, in_channels: int, channels: int, activation: str = "relu"):
+        super().__init__()
+        self.convs = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1), make_activation(activation),
+                                   nn.Conv2d(channels, channels, 3, padding=1), make_activation(activation),
+                                   nn.Conv2d(channels, in_channels, 3, padding=1))
+        nn.init.zeros_(self.convs[-1].weight)
+        nn.init.zeros_(self.convs[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.convs(x)
 
 
 class SumOf(nn.Module):
@@ -111,12 +135,13 @@ class ConvAutoencoder(nn.Module):
     set by :meth:`init_from_data`, zero until then): the encoder starts by subtracting it, the
     decoder ends by adding it back, so ``encoder`` and ``decoder`` alone are the whole maps.
 
-    With ``linear_path=True`` each side also has a fixed linear path through the top
-    ``latent_dim`` principal directions of the training images (PCA), added to the conv path:
-    ``z = V (x - mean) + conv_encoder(x - mean)`` and ``x_hat = mean + V^T z + conv_decoder(z)``.
-    The decoder's last convolution starts at zero, so training starts close to PCA's
-    reconstruction and the convolutions learn what a linear map cannot. The directions are recomputed from the
-    training images (not stored in checkpoints).
+    With ``linear_path=True`` each side also has a linear path, a tied linear autoencoder as in
+    Chapter 1, added to the conv path: ``z = W (x - mean) + conv_encoder(x - mean)`` and
+    ``x_hat = mean + W^T z + conv_decoder(z)``. :meth:`init_from_data` starts ``W`` at the top
+    ``latent_dim`` principal directions of the training images and zeroes the last layer of
+    both conv paths, so the untrained model *is* PCA; training then moves every weight, ``W``
+    included (at ``linear_lr_scale`` times the learning rate, see :meth:`optimizer_groups`).
+    ``W`` is a parameter: a checkpoint stores it and nothing is recomputed at load time.
     There is no output sigmoid; pixels in [0, 1] are the target, not a constraint.
 
     Args:
@@ -126,7 +151,9 @@ class ConvAutoencoder(nn.Module):
         in_channels: 3 for RGB.
         norm: ``batch``, ``group`` or ``none``; upsample: ``nearest`` (+ conv) or ``transpose``.
         convs_per_block: 3x3 convolutions per block (2 gives a deeper net at the same sizes).
-        linear_path: add the fixed PCA path described above.
+        linear_path: add the trained linear path described above.
+        refine: channels of the full-resolution correction (:class:`Refine`) at the decoder's end; 0: none.
+        linear_lr_scale: the linear path's learning rate relative to the rest (0 freezes it at PCA).
 
     >>> model = ConvAutoencoder(latent_dim=8, widths=(4, 8), size=16)
     >>> x = torch.rand(2, 3, 16, 16)
@@ -136,7 +163,8 @@ class ConvAutoencoder(nn.Module):
 
     def __init__(self, latent_dim: int = 64, widths=(32, 64, 128), size: int = 64, in_channels: int = 3,
                  norm: str = "batch", activation: str = "relu", upsample: str = "nearest",
-                 convs_per_block: int = 1, linear_path: bool = False):
+                 convs_per_block: int = 1, linear_path: bool = False, refine: int = 0,
+                 linear_lr_scale: float = LINEAR_LR_SCALE):
         super().__init__()
         widths = tuple(widths)
         for name, value in (("latent_dim", latent_dim), ("size", size), ("in_channels", in_channels),
@@ -150,7 +178,9 @@ class ConvAutoencoder(nn.Module):
             raise AecoreError(f"norm must be one of {NORMS} and upsample one of {UPSAMPLES}; got {norm!r}, {upsample!r}")
         self.settings = {"latent_dim": latent_dim, "widths": list(widths), "size": size, "in_channels": in_channels,
                          "norm": norm, "activation": activation, "upsample": upsample,
-                         "convs_per_block": convs_per_block, "linear_path": bool(linear_path)}
+                         "convs_per_block": convs_per_block, "linear_path": bool(linear_path), "refine": refine,
+                         "linear_lr_scale": linear_lr_scale}
+        self.linear_lr_scale = linear_lr_scale
         self.latent_dim = latent_dim
         side = size // 2 ** len(widths)  # e.g. 64 // 8 = 8
         flat = widths[-1] * side * side  # e.g. 128 * 8 * 8 = 8192
@@ -183,10 +213,11 @@ class ConvAutoencoder(nn.Module):
                             make_activation(activation)] + convs(c_out, c_out)[: 3 * (convs_per_block - 1)]
         decoder.append(nn.Conv2d(widths[0], in_channels, 3, padding=1))  # (B, w0, S, S) -> (B, C, S, S)
         if linear_path:
-            nn.init.zeros_(decoder[-1].weight)  # start from PCA's reconstruction exactly
-            nn.init.zeros_(decoder[-1].bias)
             decoder = [SumOf(nn.Sequential(*decoder), Unproject(self.linear, shape))]
-        self.decoder = nn.Sequential(*decoder, Shift((1, *shape), 1.0))  # ends with + mean
+        decoder.append(Shift((1, *shape), 1.0))  # + mean
+        if refine:
+            decoder.append(Refine(in_channels, refine, activation))  # draft image -> corrected image
+        self.decoder = nn.Sequential(*decoder)
 
     @property
     def mean(self) -> torch.Tensor:
@@ -195,18 +226,42 @@ class ConvAutoencoder(nn.Module):
 
     @torch.no_grad()
     def init_from_data(self, x_train) -> ConvAutoencoder:
-        """Store the mean training image ``(1, C, S, S)`` (and the PCA directions, with ``linear_path``)."""
+        """Store the mean training image ``(1, C, S, S)``; with ``linear_path``, also start at PCA.
+
+        That is: ``W`` = the top ``latent_dim`` principal directions of ``x_train``, and the last
+        layer of each conv path zero, so ``model(x)`` is PCA's reconstruction until training.
+        """
         x_train = torch.as_tensor(x_train, dtype=torch.float32)
         if x_train.shape[1:] != self.mean.shape[1:]:
             raise AecoreError(f"images of shape {tuple(x_train.shape[1:])} do not fit a model built for "
                               f"{tuple(self.mean.shape[1:])}")
         mean = x_train.mean(dim=0, keepdim=True)
         self.encoder[0].offset.copy_(mean)
-        self.decoder[-1].offset.copy_(mean)
+        self._output_shift.offset.copy_(mean)
         if self.linear is not None:
             v = principal_directions(x_train.flatten(1).double().numpy(), self.latent_dim)
-            self.linear.directions.copy_(torch.from_numpy(v))
+            self.linear.weight.copy_(torch.from_numpy(v))
+            conv_encoder, conv_decoder = self.encoder[1].branches[0], self.decoder[0].branches[0]
+            for layer in (conv_encoder[-1], conv_decoder[-1]):  # Linear(flat, k) and the last Conv2d
+                layer.weight.zero_()
+                layer.bias.zero_()
         return self
+
+    @property
+    def _output_shift(self) -> Shift:
+        return next(m for m in reversed(self.decoder) if isinstance(m, Shift))
+
+    def optimizer_groups(self) -> list:
+        """Parameter groups for :func:`aecore.train.fit`: the linear path ``W`` learns more slowly.
+
+        Adam moves every weight by about the learning rate per step; PCA's directions have
+        entries of about ``1 / sqrt(d)`` (0.009 at 64x64x3), so at the conv layers' rate they
+        would be lost in a few steps.
+        """
+        if self.linear is None:
+            return [{"params": list(self.parameters())}]
+        others = [p for p in self.parameters() if p is not self.linear.weight]
+        return [{"params": others}, {"params": [self.linear.weight], "lr_scale": self.linear_lr_scale}]
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)  # (B, C, S, S) -> (B, latent_dim)

@@ -54,7 +54,10 @@ class ImageData:
 
 @dataclass
 class ImageSplit:
-    """Training and validation images with no species on both sides."""
+    """Training, validation and (optionally) test images with no species on two sides.
+
+    Validation species are for every choice; test species are for the final claims only.
+    """
 
     x_train: np.ndarray
     x_val: np.ndarray
@@ -63,6 +66,9 @@ class ImageSplit:
     groups_train: list
     groups_val: list
     source: str
+    x_test: np.ndarray | None = None
+    names_test: list = field(default_factory=list)
+    groups_test: list = field(default_factory=list)
 
 
 def pokemon_folder() -> Path:
@@ -82,6 +88,12 @@ def pokemon_names() -> dict:
     """Species id (as a string) to English name, from the ``pokemon`` package's JSON."""
     path = pokemon_folder().parent / "pokemons.json"
     return {k: v.get("name", k) for k, v in json.loads(path.read_text()).items()}
+
+
+def pokemon_types() -> dict:
+    """Species id (as a string) to its primary type (``"grass"``, ``"fire"``, ...), from the same JSON."""
+    path = pokemon_folder().parent / "pokemons.json"
+    return {k: (v.get("type") or ["unknown"])[0] for k, v in json.loads(path.read_text()).items()}
 
 
 def group_key(name: str) -> str:
@@ -250,23 +262,35 @@ def load_images(source="pokemon", size: int = 64, use_cache: bool = True) -> Ima
     return ImageData(x, names, [group_key(n) for n in names], str(folder), [tuple(s) for s in meta["skipped"]])
 
 
-def split_by_species(data: ImageData, val_fraction: float = 0.1, seed: int = 0) -> ImageSplit:
-    """Put whole species on one side: groups ordered by a seeded hash, the first ones validate.
+def split_by_species(data: ImageData, val_fraction: float = 0.1, seed: int = 0,
+                     test_fraction: float = 0.0) -> ImageSplit:
+    """Put whole species on one side: groups ordered by a seeded hash; the first ones validate.
 
-    The order of a group does not depend on the other files, so adding images never moves a
-    species across the split. At least one group goes to each side.
+    With ``test_fraction > 0`` the next ones form a third, test set. The order of a group does
+    not depend on the other files, so adding images never moves a species across the split.
+    At least one group goes to each side.
     """
-    if not 0.0 < val_fraction < 1.0:
-        raise AecoreError(f"val_fraction must be between 0 and 1; got {val_fraction}")
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= value < 1.0 or (name == "val_fraction" and value == 0.0):
+            raise AecoreError(f"{name} must be between 0 and 1; got {value}")
+    if val_fraction + test_fraction >= 1.0:
+        raise AecoreError(f"val_fraction + test_fraction must leave species to train on; got "
+                          f"{val_fraction} + {test_fraction}")
     keys = sorted(set(data.groups))
-    if len(keys) < 2:
-        raise AecoreError(f"a split by species needs at least 2 species; {data.source} has {len(keys)}. "
+    sides = 3 if test_fraction > 0 else 2
+    if len(keys) < sides:
+        raise AecoreError(f"a split by species needs at least {sides} species; {data.source} has {len(keys)}. "
                           "Name files by species (e.g. 25.png, 25-shiny.png, 26.png)")
     keys.sort(key=lambda k: hashlib.sha256(f"{seed}:{k}".encode()).hexdigest())
-    n_val = min(max(1, round(len(keys) * val_fraction)), len(keys) - 1)
-    val_keys = set(keys[:n_val])
-    val = np.array([g in val_keys for g in data.groups])
-    tr_idx, val_idx = np.flatnonzero(~val), np.flatnonzero(val)
-    return ImageSplit(data.x[tr_idx], data.x[val_idx], [data.names[i] for i in tr_idx],
-                      [data.names[i] for i in val_idx], [data.groups[i] for i in tr_idx],
-                      [data.groups[i] for i in val_idx], data.source)
+    n_val = min(max(1, round(len(keys) * val_fraction)), len(keys) - sides + 1)
+    n_test = 0 if test_fraction == 0 else min(max(1, round(len(keys) * test_fraction)), len(keys) - n_val - 1)
+    side_of = {k: "val" for k in keys[:n_val]} | {k: "test" for k in keys[n_val:n_val + n_test]}
+    where = np.array([side_of.get(g, "train") for g in data.groups])
+    idx = {side: np.flatnonzero(where == side) for side in ("train", "val", "test")}
+
+    def part(side):
+        return data.x[idx[side]], [data.names[i] for i in idx[side]], [data.groups[i] for i in idx[side]]
+
+    (x_tr, n_tr, g_tr), (x_val, n_val_, g_val), (x_te, n_te, g_te) = part("train"), part("val"), part("test")
+    return ImageSplit(x_tr, x_val, n_tr, n_val_, g_tr, g_val, data.source,
+                      x_te if n_test else None, n_te, g_te)

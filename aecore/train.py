@@ -172,7 +172,8 @@ def _first_line(exc: Exception) -> str:
 def _scheduler(optimizer, config: FitConfig, steps_per_epoch: int):
     total = config.num_epochs * steps_per_epoch
     if config.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total,
+        max_lr = [group["lr"] for group in optimizer.param_groups]  # one peak per group (model.optimizer_groups)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total,
                                                    pct_start=config.warmup)
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
@@ -200,6 +201,8 @@ def fit(model: nn.Module, x_train, x_val=None, config: FitConfig | None = None,
     Each epoch shuffles the rows with a generator seeded by ``config.seed`` (so the same seed
     and the same initial weights give the same losses), steps the optimizer and the schedule
     once per batch, then evaluates ``x_val``. One tqdm bar per run shows the losses.
+    A model with an ``optimizer_groups()`` method (a list of ``{"params": ..., "lr_scale": ...}``)
+    gets one learning rate per group, ``lr * lr_scale``, each following the schedule.
     ``callbacks`` are called as ``cb(epoch, history, model)`` after each epoch; one that
     returns ``True`` stops training.
 
@@ -231,8 +234,9 @@ def fit(model: nn.Module, x_train, x_val=None, config: FitConfig | None = None,
     batch_size = min(config.batch_size, n)  # a batch larger than the data is the whole data
     steps_per_epoch = -(-n // batch_size)
     fused = config.fused and device.type in ("cpu", "cuda")  # the devices with a fused AdamW kernel
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                                  fused=fused or None)
+    groups = model.optimizer_groups() if hasattr(model, "optimizer_groups") else [{"params": model.parameters()}]
+    groups = [{"params": g["params"], "lr": config.lr * g.get("lr_scale", 1.0)} for g in groups]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay, fused=fused or None)
     scheduler = _scheduler(optimizer, config, steps_per_epoch)
     generator = torch.Generator().manual_seed(config.seed)  # shuffling only; on CPU for reproducibility
     history, best_state, best_val = History(), None, float("inf")

@@ -9,8 +9,9 @@ import torch
 from PIL import Image
 
 from aecore.conv import ConvAutoencoder, conv_output_side
-from aecore.conv_experiment import (ConvSettings, load_conv_checkpoint, load_or_train, pca_val_mse, psnr,
-                                    run_conv_experiment, with_mirrors)
+from aecore.conv import LINEAR_LR_SCALE, Refine
+from aecore.conv_experiment import (ConvSettings, load_conv_checkpoint, object_mask, paired_bootstrap, pca_reconstruct,
+                                    pca_val_mse, per_image_mse, psnr, run_conv_experiment, with_mirrors)
 from aecore.errors import AecoreError
 from aecore.images import load_images, split_by_species
 from aecore.linear import PCA, mse
@@ -35,7 +36,7 @@ def folder(tmp_path):
 
 
 TINY = ConvSettings(size=16, latent_dim=4, widths=(4, 8), num_epochs=2, batch_size=8, val_fraction=0.25,
-                    device="cpu")
+                    test_fraction=0.25, refine=4, device="cpu")
 
 
 @pytest.mark.parametrize("norm, upsample", [("batch", "nearest"), ("group", "transpose"), ("none", "nearest")])
@@ -113,28 +114,52 @@ def test_experiment_runs_fairly_and_checkpoint_round_trips(folder, tmp_path):
     settings = replace(TINY, data=str(folder))
     path = tmp_path / "tiny.pt"
     result = run_conv_experiment(settings, save=path, command="test", progress=False)
-    split = split_by_species(load_images(str(folder), 16), 0.25, 0)
-    assert result["n_train"] == len(split.x_train) == 9 and result["n_val"] == 3
-    assert result["n_train_seen"] == 18  # mirrored training species only
-    expected_pca = pca_val_mse(with_mirrors(split.x_train), split.x_val, [4])[4]
-    assert result["pca_val_mse"] == pytest.approx(expected_pca)
+    split = split_by_species(load_images(str(folder), 16), 0.25, 0, test_fraction=0.25)
+    assert (result["n_train"], result["n_val"], result["n_test"]) == (len(split.x_train), 3, 3) == (6, 3, 3)
+    assert result["n_train_seen"] == 12  # mirrored training species only
+    x_seen = with_mirrors(split.x_train)
+    for name, x in (("val", split.x_val), ("test", split.x_test)):
+        x_pca = pca_reconstruct(x_seen, x, 4)
+        assert result[f"pca_{name}_mse"] == pytest.approx(per_image_mse(x, x_pca).mean())
+        assert result[f"pca_{name}_object_mse"] == pytest.approx(per_image_mse(x, x_pca, object_mask(x)).mean())
+    # clipped PCA is never worse than unclipped PCA, whose error pca_val_mse computes in closed form
+    assert result["pca_val_mse"] <= pca_val_mse(x_seen, split.x_val, [4])[4] + 1e-12
     assert result["val_psnr"] == pytest.approx(psnr(result["val_mse"]))
     record = json.loads((tmp_path / "tiny.pt.json").read_text())
     assert record["command"] == "test" and record["metrics"]["val_mse"] == result["val_mse"]
-    model, saved, _ = load_conv_checkpoint(path, with_mirrors(split.x_train))
+    assert len(record["history"]["epoch_seconds"]) == 2
+    model, saved, _ = load_conv_checkpoint(path)  # no training images needed: everything is stored
     assert saved == settings
-    from aecore.train import evaluate
-    assert evaluate(model, torch.as_tensor(split.x_val)) == pytest.approx(result["val_mse"], rel=1e-5)
-    loaded, _, source = load_or_train(path, settings, split, progress=False)
-    assert source.startswith("loaded")
-    path.write_bytes(path.read_bytes()[:-10])  # damaged: sha256 no longer matches, so it retrains
-    with pytest.raises(AecoreError, match="sha256"):
-        load_conv_checkpoint(path, with_mirrors(split.x_train))
-    _, _, source = load_or_train(path, settings, split, progress=False)
-    assert source.startswith("trained here")
-    run_conv_experiment(settings, save=path, progress=False)
-    with pytest.raises(AecoreError, match="another split"):
-        load_or_train(path, replace(settings, seed=1), split)
+    from aecore.conv_experiment import evaluate_conv
+    again = evaluate_conv(model, split, saved)
+    for key in ("val_mse", "test_mse", "val_object_mse", "test_object_mse", "train_mse"):
+        assert again[key] == pytest.approx(result[key], abs=1e-7)
+    path.write_bytes(path.read_bytes()[:-10])  # damaged: sha256 no longer matches
+    with pytest.raises(AecoreError, match="sha256.*make it again with `test`"):
+        load_conv_checkpoint(path)
+    with pytest.raises(AecoreError, match="missing.*aecore train"):
+        load_conv_checkpoint(tmp_path / "none.pt")
+
+
+def test_paired_bootstrap_finds_a_real_difference_and_not_a_fake_one():
+    rng = np.random.default_rng(0)
+    b = rng.uniform(0.01, 0.03, 200)
+    better = paired_bootstrap(b * 0.9 + rng.normal(0, 1e-4, 200), b)
+    assert better["diff_high"] < 0 and better["ratio_high"] < 1 and better["ratio"] == pytest.approx(0.9, abs=0.01)
+    noise = paired_bootstrap(b + rng.normal(0, 1e-3, 200), b)
+    assert noise["diff_low"] < 0 < noise["diff_high"], "pure noise should not look like a difference"
+    with pytest.raises(AecoreError, match="same length"):
+        paired_bootstrap(b, b[:10])
+
+
+def test_object_mask_and_masked_error():
+    x = np.ones((1, 3, 4, 4), np.float32)
+    x[0, :, 1:3, 1:3] = 0.2  # a 2x2 object on white
+    mask = object_mask(x)
+    assert mask.sum() == 4 and mask[0, 1:3, 1:3].all()
+    x_hat = x.copy()
+    x_hat[0, :, 0, 0] = 0.0  # error on the background only
+    assert per_image_mse(x, x_hat, mask)[0] == 0.0 and per_image_mse(x, x_hat)[0] == pytest.approx(1 / 16)
 
 
 def test_encoder_and_decoder_alone_are_the_whole_maps():
@@ -150,21 +175,36 @@ def test_encoder_and_decoder_alone_are_the_whole_maps():
     torch.testing.assert_close(fresh(x), model(x))
 
 
-def test_linear_path_is_pca_when_the_conv_parts_are_silent():
-    """With the conv encoder's last layer at zero too, the model *is* PCA with the same k."""
+def test_untrained_linear_path_model_is_pca_and_stores_its_weights():
+    """init_from_data starts W at PCA and zeroes both conv paths' last layers: the model *is* PCA."""
     torch.manual_seed(0)
     x = torch.rand(40, 3, 8, 8)
-    model = ConvAutoencoder(latent_dim=5, widths=(4,), size=8, linear_path=True).init_from_data(x).eval()
-    conv_encoder = model.encoder[1].branches[0]
-    torch.nn.init.zeros_(conv_encoder[-1].weight)
-    torch.nn.init.zeros_(conv_encoder[-1].bias)
+    model = ConvAutoencoder(latent_dim=5, widths=(4,), size=8, linear_path=True, refine=4).init_from_data(x).eval()
     pca = PCA.fit(x.reshape(40, -1).double().numpy(), 5)
     expected = pca.reconstruct(x.reshape(40, -1).double().numpy())
     with torch.no_grad():
         got = model(x).reshape(40, -1).double().numpy()
     np.testing.assert_allclose(got, expected, atol=1e-5)
     assert model.config()["linear_path"] is True
-    assert not any("directions" in key for key in model.state_dict())  # recomputed, never stored
+    assert any(key.endswith("weight") and v.shape == (5, 192) for key, v in model.state_dict().items())
+
+
+def test_refine_starts_as_the_identity():
+    x = torch.rand(2, 3, 8, 8)
+    torch.testing.assert_close(Refine(3, 4)(x), x)
+
+
+def test_linear_path_learns_at_its_own_rate():
+    """fit honours optimizer_groups: with a constant rate W moves LINEAR_LR_SCALE times as far."""
+    torch.manual_seed(0)
+    x = torch.rand(32, 3, 8, 8)
+    model = ConvAutoencoder(latent_dim=4, widths=(4,), size=8, linear_path=True).init_from_data(x)
+    w0 = model.linear.weight.detach().clone()
+    first = model.decoder[0].branches[0][0].weight.detach().clone()  # a conv-path weight
+    fit(model, x, config=FitConfig(num_epochs=1, batch_size=8, lr=0.1, schedule="constant", progress=False))
+    steps = 4
+    assert (model.linear.weight - w0).abs().max() <= steps * 0.1 * LINEAR_LR_SCALE * 1.01
+    assert (model.decoder[0].branches[0][0].weight - first).abs().max() > 0.1  # the conv path moves at the full rate
 
 
 def test_cli_train_conv_prints_the_same_keys_as_other_train_runs(folder, capsys):
@@ -193,8 +233,26 @@ def test_cli_train_conv_bad_input_is_one_error_line(folder, capsys, argv, messag
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
 
 
-def test_pca_path_stays_float32_under_autocast():
+def test_linear_path_stays_float32_under_autocast():
     model = ConvAutoencoder(latent_dim=3, widths=(4,), size=8, linear_path=True).init_from_data(torch.rand(10, 3, 8, 8))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         z = model.linear(torch.rand(2, 3, 8, 8))
     assert z.dtype == torch.float32
+
+
+def test_cli_plain_flag_and_conv_sweep(folder, capsys, tmp_path):
+    from aecore.cli import main
+
+    path = tmp_path / "plain.pt"
+    code = main(["train", "--model", "conv", "--plain", "--data", str(folder), "--latent", "3", "--size", "16",
+                 "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--json", "--save", str(path)])
+    assert code == 0
+    record = json.loads((tmp_path / "plain.pt.json").read_text())
+    assert record["settings"]["linear_path"] is False and "--plain" in record["command"]
+    capsys.readouterr()
+    assert main(["sweep", "--model", "conv", "--data", str(folder), "--latent", "2,4", "--seeds", "1", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["latent_dim"] for r in rows] == [2, 4] and all(r["model"] == "conv" for r in rows)
+    assert rows[1]["pca_val_mse"] <= rows[0]["pca_val_mse"] and len(rows[0]["histories"]) == 1
+    assert main(["sweep", "--model", "conv", "--data", str(folder), "--latent", "2,40", "--json"]) == 2
+    assert "needs more than 40 training images" in capsys.readouterr().err

@@ -88,6 +88,19 @@ def test_split_by_species_never_leaks_and_is_deterministic(folder):
     assert {tuple(split_by_species(data, 0.3, seed=k).names_val) for k in range(10)} != {tuple(again.names_val)}
 
 
+def test_three_way_split_keeps_species_apart_and_validation_where_it_was(folder):
+    data = load_images(folder, size=16)
+    two = split_by_species(data, val_fraction=0.25, seed=1)
+    three = split_by_species(data, val_fraction=0.25, seed=1, test_fraction=0.25)
+    assert three.names_val == two.names_val  # adding a test set leaves the validation species in place
+    sides = [set(three.groups_train), set(three.groups_val), set(three.groups_test)]
+    assert all(sides) and not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
+    assert len(three.x_train) + len(three.x_val) + len(three.x_test) == len(data.x)
+    assert set(three.names_train) < set(two.names_train) and two.x_test is None
+    with pytest.raises(AecoreError, match="leave species to train on"):
+        split_by_species(data, val_fraction=0.5, test_fraction=0.5)
+
+
 def test_cache_is_reused_rebuilt_when_stale_and_when_corrupt(folder):
     first = load_images(folder, size=16)
     files = list(cache_dir().glob("images-*.npz"))
