@@ -188,11 +188,12 @@ def pca_reconstruct_all(x_train: np.ndarray, latent_dim: int, *xs: np.ndarray) -
 
 
 def evaluate_conv(model: ConvAutoencoder, split: ImageSplit, settings: ConvSettings, seconds: float = 0.0,
-                  epochs: int | None = None) -> dict:
+                  epochs: int | None = None, train: bool = True) -> dict:
     """The run's numbers (JSON-ready), with PCA fitted on the same training images.
 
     Outputs of both are clipped to [0, 1]. For the validation and (if the split has one) test
     species: MSE over all pixels and over object pixels (:func:`object_mask`), PSNR, and PCA's.
+    ``train=False`` skips the (slower) training-set MSE.
     """
     x_seen = training_images(split, settings)
     device = next(model.parameters()).device
@@ -200,8 +201,9 @@ def evaluate_conv(model: ConvAutoencoder, split: ImageSplit, settings: ConvSetti
     out = {"model": "conv", "data": settings.data, "size": settings.size, "latent_dim": k,
            "n_train": len(split.x_train), "n_train_seen": len(x_seen), "n_val": len(split.x_val),
            "n_test": 0 if split.x_test is None else len(split.x_test),
-           "epochs": settings.num_epochs if epochs is None else epochs,
-           "train_mse": float(per_image_mse(x_seen, reconstruct(model, x_seen)).mean())}
+           "epochs": settings.num_epochs if epochs is None else epochs}
+    if train:
+        out["train_mse"] = float(per_image_mse(x_seen, reconstruct(model, x_seen)).mean())
     sets = {"val": split.x_val} | ({} if split.x_test is None else {"test": split.x_test})
     pca_hats = pca_reconstruct_all(x_seen, k, *sets.values())
     for (name, x), x_pca in zip(sets.items(), pca_hats):

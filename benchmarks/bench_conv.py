@@ -34,7 +34,7 @@ def bench(device: str, n: int, num_epochs: int, settings: ConvSettings) -> dict:
     history = fit(model, x, None, config)
     timed = history.epoch_seconds[1:] or history.epoch_seconds
     result = {"device": str(dev), "device_name": torch.cuda.get_device_name() if dev.type == "cuda" else f"{platform.machine()} CPU, {os.cpu_count()} cores",
-              "threads": torch.get_num_threads(), "size": settings.size, "latent_dim": settings.latent_dim,
+              "threads": config.num_threads or torch.get_num_threads(), "size": settings.size, "latent_dim": settings.latent_dim,
               "widths": list(settings.widths), "parameters": count_parameters(model),
               "batch_size": settings.batch_size, "n_images": n, "epochs_timed": len(timed),
               "images_per_second": n * len(timed) / sum(timed)}

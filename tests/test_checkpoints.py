@@ -1,0 +1,62 @@
+"""The checkpoints shipped with aecore: intact, complete, and the same numbers under 1 and 2 threads.
+
+Each checkpoint's record holds the metrics measured when it was trained. Loading it in a fresh
+process with 1 and then 2 BLAS/OpenMP/torch threads must give them back to 1e-6: nothing a
+model needs is recomputed at load time, so no tie (a principal direction's sign, say) can be
+decided differently on another machine.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aecore.conv_experiment import checkpoint_name, checkpoint_path
+
+FOLDER = checkpoint_path("")
+SHIPPED = sorted(p.name for p in Path(FOLDER).glob("*.pt"))
+KEYS = ("val_mse", "test_mse", "val_object_mse", "test_object_mse",
+        "pca_val_mse", "pca_test_mse", "pca_val_object_mse", "pca_test_object_mse")
+
+SCRIPT = """
+import json, sys, torch
+torch.set_num_threads(int(sys.argv[1]))
+from aecore.conv_experiment import evaluate_conv, load_conv_checkpoint, load_split, checkpoint_path
+out, split = {}, None
+for name in sys.argv[2:]:
+    model, settings, record = load_conv_checkpoint(checkpoint_path(name))
+    split = split or load_split(settings)
+    out[name] = evaluate_conv(model, split, settings, train=False)
+print(json.dumps(out))
+"""
+
+
+def test_the_chapter_checkpoints_are_all_shipped():
+    for k in (16, 64):
+        for linear_path in (True, False):
+            for seed in (0, 1, 2):
+                assert checkpoint_name(k, linear_path, seed) in SHIPPED
+
+
+@pytest.fixture(scope="module")
+def by_threads():
+    out = {}
+    for n in (1, 2):
+        env = dict(os.environ, OMP_NUM_THREADS=str(n), OPENBLAS_NUM_THREADS=str(n), MKL_NUM_THREADS=str(n))
+        run = subprocess.run([sys.executable, "-c", SCRIPT, str(n), *SHIPPED], env=env, capture_output=True,
+                             text=True, timeout=900)
+        assert run.returncode == 0, run.stderr[-2000:]
+        out[n] = json.loads(run.stdout.strip().splitlines()[-1])
+    return out
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_recorded_metrics_come_back_under_1_and_2_threads(name, by_threads):
+    record = json.loads(Path(f"{checkpoint_path(name)}.json").read_text())
+    for n in (1, 2):
+        got = by_threads[n][name]
+        for key in KEYS:
+            assert abs(got[key] - record["metrics"][key]) < 1e-6, (name, n, key, got[key], record["metrics"][key])
