@@ -142,6 +142,8 @@ class ConvAutoencoder(nn.Module):
     both conv paths, so the untrained model *is* PCA; training then moves every weight, ``W``
     included (at ``linear_lr_scale`` times the learning rate, see :meth:`optimizer_groups`).
     ``W`` is a parameter: a checkpoint stores it and nothing is recomputed at load time.
+    With ``refine > 0`` the decoder's draft ``d`` (after the mean is added back) is corrected at
+    full resolution: ``x_hat = d + r(d)`` (:class:`Refine`, starting as the identity).
     There is no output sigmoid; pixels in [0, 1] are the target, not a constraint.
 
     Args:
@@ -174,6 +176,12 @@ class ConvAutoencoder(nn.Module):
         if not widths or size % 2 ** len(widths):
             raise AecoreError(f"size {size} must be divisible by 2**len(widths) = {2 ** len(widths)}; "
                               "use fewer blocks or a size such as 32, 64 or 128")
+        if not isinstance(refine, int) or isinstance(refine, bool) or refine < 0:
+            raise AecoreError(f"refine must be a non-negative integer (channels; 0 for none); got {refine!r}")
+        scale_ok = isinstance(linear_lr_scale, (int, float)) and not isinstance(linear_lr_scale, bool)
+        if not scale_ok or not 0 <= linear_lr_scale:
+            raise AecoreError(f"linear_lr_scale must be a number >= 0 (0 freezes the linear path); "
+                              f"got {linear_lr_scale!r}")
         if norm not in NORMS or upsample not in UPSAMPLES:
             raise AecoreError(f"norm must be one of {NORMS} and upsample one of {UPSAMPLES}; got {norm!r}, {upsample!r}")
         self.settings = {"latent_dim": latent_dim, "widths": list(widths), "size": size, "in_channels": in_channels,

@@ -256,3 +256,10 @@ def test_cli_plain_flag_and_conv_sweep(folder, capsys, tmp_path):
     assert rows[1]["pca_val_mse"] <= rows[0]["pca_val_mse"] and len(rows[0]["histories"]) == 1
     assert main(["sweep", "--model", "conv", "--data", str(folder), "--latent", "2,40", "--json"]) == 2
     assert "needs more than 40 training images" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kwargs, message", [({"refine": -1}, "refine"), ({"refine": 2.5}, "refine"),
+                                             ({"linear_lr_scale": -0.1}, "linear_lr_scale")])
+def test_bad_refine_or_linear_rate_is_one_clear_error(kwargs, message):
+    with pytest.raises(AecoreError, match=message):
+        ConvAutoencoder(latent_dim=3, widths=(4,), size=8, linear_path=True, **kwargs)
