@@ -81,7 +81,8 @@ def _add_train(sub) -> None:
                    "for --model conv 8, or 24 with --plain)")
     p.add_argument("--batch-size", type=_int, default=None, help="samples per step (default: the chapter's)")
     p.add_argument("--lr", type=_float, default=None, help="peak learning rate (default: the chapter's)")
-    p.add_argument("--seed", type=_int, default=0, help="random seed for the split, the weights and the shuffling")
+    p.add_argument("--seed", type=_int, default=0, help="random seed for the split, the weights and the shuffling "
+                   "(--model conv: the species split is fixed; the seed sets the weights and the shuffling)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="default: auto")
     p.add_argument("--plain", action="store_true", help="--model conv: no linear path (the plain conv autoencoder)")
     p.add_argument("--save", metavar="CKPT", default=None, help="save the trained model to this checkpoint file")
@@ -92,6 +93,8 @@ def _add_train(sub) -> None:
 def _run_train(args) -> dict:
     if args.model == "conv":
         return _run_train_conv(args)
+    if args.plain:
+        raise AecoreError("--plain belongs to --model conv (the conv autoencoder without its linear path)")
     from aecore.data import load_data
     from aecore.experiments import MLPConfig, save_run, train_mlp_on
     from aecore.train import get_device
@@ -147,6 +150,8 @@ def _run_sweep(args) -> dict:
     from aecore.data import load_data
 
     latent_dims = parse_latent_list(args.latent)  # bad sizes fail before the data is read
+    if args.plain and args.model != "conv":
+        raise AecoreError("--plain belongs to --model conv (the conv autoencoder without its linear path)")
     if args.model == "conv":
         from dataclasses import replace
 

@@ -263,3 +263,12 @@ def test_cli_plain_flag_and_conv_sweep(folder, capsys, tmp_path):
 def test_bad_refine_or_linear_rate_is_one_clear_error(kwargs, message):
     with pytest.raises(AecoreError, match=message):
         ConvAutoencoder(latent_dim=3, widths=(4,), size=8, linear_path=True, **kwargs)
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_plain_flag_without_conv_is_one_clear_error(command, capsys):
+    from aecore.cli import main
+
+    assert main([command, "--data", "digits", "--latent", "2", "--plain"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --plain belongs to --model conv") and err.count("\n") == 1
