@@ -15,7 +15,9 @@ AECORE := $(wildcard aecore/*.py aecore/js/*.js)
 .PHONY: book test setup unit nbval build-strict site-check chromium clean
 
 book: setup _build/.aecore-stamp
+	rm -rf _build/html/reports
 	$(BIN)/jupyter-book build . -n --keep-going
+	@bash scripts/check_execution.sh _build/html/reports
 	@echo
 	@echo "The book is built. Open: file://$(CURDIR)/_build/html/index.html"
 
@@ -52,9 +54,11 @@ nbval:
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env chapters/ -p no:cacheprovider
 
 # Clearing the cache makes the build execute every chapter again (equivalent to `force`).
+# --all: every page is rebuilt and every chapter executed, whatever an earlier `make book` left in _build/.
 build-strict:
-	rm -rf _build/.jupyter_cache _build/.aecore-stamp
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	rm -rf _build/.jupyter_cache _build/.aecore-stamp _build/html/reports
+	$(BIN)/jupyter-book build . -W -n --keep-going --all
+	@bash scripts/check_execution.sh _build/html/reports
 	mkdir -p _build && touch _build/.aecore-stamp
 
 site-check:

@@ -42,3 +42,22 @@ def test_site_javascript_is_self_hosted():
     assert "mathjax_path: vendor/mathjax/" in config
     assert "vendor/widgets/require.js" in config and "vendor/widgets/embed-amd.js" in config
     assert not (ROOT / "_static").exists(), "a top-level _static/ would be injected twice by Jupyter Book"
+
+
+def test_make_book_fails_on_a_chapter_that_failed_to_execute(tmp_path):
+    """scripts/check_execution.sh (run after every build) fails, naming the chapter, on an error report."""
+    import subprocess
+
+    makefile = (ROOT / "Makefile").read_text()
+    book = re.search(r"^book:.*?(?=^\S)", makefile, re.M | re.S).group(0)
+    assert "check_execution.sh" in book and "rm -rf _build/html/reports" in book
+    assert re.search(r"jupyter-book build \. -W -n --keep-going --all", makefile), "the strict build rebuilds all"
+    script = ROOT / "scripts" / "check_execution.sh"
+    reports = tmp_path / "reports"
+    ok = subprocess.run(["bash", str(script), str(reports)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    (reports / "chapters").mkdir(parents=True)
+    (reports / "chapters" / "05_conv_pokemon.err.log").write_text("Traceback ...\nAecoreError: checkpoint missing\n")
+    bad = subprocess.run(["bash", str(script), str(reports)], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "chapters/05_conv_pokemon.err.log" in bad.stdout and "AecoreError: checkpoint missing" in bad.stdout
