@@ -9,7 +9,9 @@ if [ -n "$failed" ]; then
   echo "error: these chapters failed to execute; their pages would show a traceback:"
   for log in $failed; do
     echo "  ${log#"$reports"/} (error report: $log)"
-    grep -m1 -E "^[A-Za-z]*(Error|Exception)" "$log" | sed 's/^/    /' || true
+    # the exception line, without the terminal colours the report keeps
+    sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^[A-Za-z_.]*(Error|Exception|Interrupt)[A-Za-z]*: ' | tail -1 \
+      | sed 's/^/    /' || true
   done
   echo "Fix the chapter (or run it in Jupyter to see the failing cell), then run make book again."
   exit 1
