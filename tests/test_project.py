@@ -61,3 +61,15 @@ def test_make_book_fails_on_a_chapter_that_failed_to_execute(tmp_path):
     bad = subprocess.run(["bash", str(script), str(reports)], capture_output=True, text=True)
     assert bad.returncode == 1
     assert "chapters/05_conv_pokemon.err.log" in bad.stdout and "AecoreError: checkpoint missing" in bad.stdout
+
+
+def test_jupyterlab_is_installed_so_the_readme_line_works():
+    """The README says: after `make book`, run `.venv/bin/jupyter lab`. That needs JupyterLab itself."""
+    import subprocess
+    import sys
+
+    readme = (ROOT / "README.md").read_text()
+    assert ".venv/bin/jupyter lab" in readme
+    assert any(ln.startswith("jupyterlab==4.") for ln in (ROOT / "requirements.txt").read_text().splitlines())
+    run = subprocess.run([sys.executable, "-m", "jupyterlab", "--version"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.strip().startswith("4."), run.stderr[-500:]
