@@ -90,11 +90,14 @@ def _add_train(sub) -> None:
     p.set_defaults(func=_run_train)
 
 
+PLAIN_NEEDS_CONV = "--plain belongs to --model conv (the conv autoencoder without its linear path)"
+
+
 def _run_train(args) -> dict:
     if args.model == "conv":
         return _run_train_conv(args)
     if args.plain:
-        raise AecoreError("--plain belongs to --model conv (the conv autoencoder without its linear path)")
+        raise AecoreError(PLAIN_NEEDS_CONV)
     from aecore.data import load_data
     from aecore.experiments import MLPConfig, save_run, train_mlp_on
     from aecore.train import get_device
@@ -151,7 +154,7 @@ def _run_sweep(args) -> dict:
 
     latent_dims = parse_latent_list(args.latent)  # bad sizes fail before the data is read
     if args.plain and args.model != "conv":
-        raise AecoreError("--plain belongs to --model conv (the conv autoencoder without its linear path)")
+        raise AecoreError(PLAIN_NEEDS_CONV)
     if args.model == "conv":
         from dataclasses import replace
 

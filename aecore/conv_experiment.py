@@ -26,7 +26,7 @@ import torch
 from aecore.conv import LINEAR_LR_SCALE, ConvAutoencoder, principal_directions
 from aecore.errors import AecoreError
 from aecore.images import WHITE_THRESHOLD, ImageSplit, load_images, split_by_species
-from aecore.train import FitConfig, evaluate, fit, get_device, load_checkpoint, save_checkpoint, set_seed
+from aecore.train import FitConfig, fit, get_device, load_checkpoint, save_checkpoint, set_seed
 
 
 PLAIN_EPOCHS = 24  # the plain model (no linear path) underfits at 8 epochs; chosen on validation
@@ -115,31 +115,26 @@ def train_conv(settings: ConvSettings, split: ImageSplit, progress: bool = True)
 
 
 @torch.no_grad()
+def _in_batches(fn, model: ConvAutoencoder, x: np.ndarray) -> torch.Tensor:
+    """``fn(batch)`` over ``x`` in batches of 256 on the model's device, in eval mode, on the CPU."""
+    model.eval()
+    device = next(model.parameters()).device
+    return torch.cat([fn(torch.as_tensor(x[i:i + 256], device=device)).float().cpu() for i in range(0, len(x), 256)])
+
+
 def reconstruct(model: ConvAutoencoder, x: np.ndarray) -> np.ndarray:
     """``x_hat`` for images ``x (N, C, H, W)`` in eval mode, clipped to [0, 1], as a NumPy array."""
-    model.eval()
-    device = next(model.parameters()).device
-    out = torch.cat([model(torch.as_tensor(x[i:i + 256], device=device)).float().cpu()
-                     for i in range(0, len(x), 256)])
-    return out.clamp(0.0, 1.0).numpy()
+    return _in_batches(model, model, x).clamp(0.0, 1.0).numpy()
 
 
-@torch.no_grad()
 def encode(model: ConvAutoencoder, x: np.ndarray) -> np.ndarray:
     """Codes ``z (N, latent_dim)`` of images ``x (N, C, H, W)`` in eval mode."""
-    model.eval()
-    device = next(model.parameters()).device
-    return torch.cat([model.encode(torch.as_tensor(x[i:i + 256], device=device)).float().cpu()
-                      for i in range(0, len(x), 256)]).numpy()
+    return _in_batches(model.encode, model, x).numpy()
 
 
 def pca_reconstruct(x_train: np.ndarray, x: np.ndarray, latent_dim: int) -> np.ndarray:
     """PCA (``latent_dim`` components) fitted on ``x_train``, applied to ``x``; clipped to [0, 1]."""
-    a = x_train.reshape(len(x_train), -1).astype(np.float64)  # (n, d)
-    mean = a.mean(axis=0)
-    v = principal_directions(a, latent_dim)  # (k, d)
-    b = x.reshape(len(x), -1).astype(np.float64) - mean
-    return np.clip((b @ v.T) @ v + mean, 0.0, 1.0).reshape(x.shape).astype(np.float32)
+    return pca_reconstruct_all(x_train, latent_dim, x)[0]
 
 
 def object_mask(x: np.ndarray) -> np.ndarray:
@@ -253,7 +248,7 @@ def run_conv_sweep(settings: ConvSettings, latent_dims, seeds: int = 1, progress
     the test species are not looked at.
     """
     split = load_split(settings)
-    x_seen = training_images(split, settings)
+    x_seen, mask = training_images(split, settings), object_mask(split.x_val)
     if max(latent_dims) >= len(x_seen):
         raise AecoreError(f"latent size {max(latent_dims)} needs more than {max(latent_dims)} training images; "
                           f"there are {len(x_seen)}")
@@ -264,20 +259,19 @@ def run_conv_sweep(settings: ConvSettings, latent_dims, seeds: int = 1, progress
             run = replace(settings, latent_dim=k, seed=seed)
             start = time.perf_counter()
             model, history = train_conv(run, split, progress)
-            model.eval()
             x_hat = reconstruct(model, split.x_val)
             runs.append({"val": float(per_image_mse(split.x_val, x_hat).mean()),
-                         "obj": float(per_image_mse(split.x_val, x_hat, object_mask(split.x_val)).mean()),
+                         "obj": float(per_image_mse(split.x_val, x_hat, mask).mean()),
                          "seconds": time.perf_counter() - start,
                          "history": {"train_loss": history.train_loss, "val_loss": history.val_loss,
                                      "epoch_seconds": history.epoch_seconds}})
-        (x_pca,) = pca_reconstruct_all(x_seen, k, split.x_val)
+        x_pca = pca_reconstruct(x_seen, split.x_val, k)
         vals = np.array([r["val"] for r in runs])
         rows.append({"latent_dim": k, "val_mse_mean": float(vals.mean()), "val_mse_std": float(vals.std()),
                      "val_mse_min": float(vals.min()), "val_mse_max": float(vals.max()),
                      "val_mse_seeds": vals.tolist(), "val_object_mse_mean": float(np.mean([r["obj"] for r in runs])),
                      "pca_val_mse": float(per_image_mse(split.x_val, x_pca).mean()),
-                     "pca_val_object_mse": float(per_image_mse(split.x_val, x_pca, object_mask(split.x_val)).mean()),
+                     "pca_val_object_mse": float(per_image_mse(split.x_val, x_pca, mask).mean()),
                      "seconds_mean": float(np.mean([r["seconds"] for r in runs])),
                      "histories": [r["history"] for r in runs]})
     return {"data": settings.data, "model": "conv" if settings.linear_path else "plain", "n_train": len(split.x_train),
