@@ -107,6 +107,21 @@ def load_digits(val_fraction: float = 0.2, seed: int = 0) -> Split:
     return Split(x_tr, x_val, y_tr, y_val, "digits", (DIGITS_SIDE, DIGITS_SIDE))
 
 
+def one_per_class(y, per_class: int = 1) -> np.ndarray:
+    """Indices of the first ``per_class`` samples of each label, in label order.
+
+    Figures of reconstructions use it so that every digit appears (the first rows of a split
+    are mostly whatever label happens to come first).
+
+    >>> one_per_class(np.array([6, 6, 1, 0, 1, 6]))
+    array([3, 2, 0])
+    """
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) == 0:
+        raise AecoreError(f"one_per_class needs a non-empty 1-D array of labels; got shape {y.shape}")
+    return np.concatenate([np.flatnonzero(y == label)[:per_class] for label in np.unique(y)])
+
+
 def read_matrix(path) -> np.ndarray:
     """Read a reader's matrix from ``.npy`` or ``.csv`` (one sample per row), validated."""
     path = Path(path)
