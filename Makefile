@@ -14,9 +14,13 @@ AECORE := $(wildcard aecore/*.py aecore/js/*.js)
 
 .PHONY: book test setup unit nbval build-strict site-check chromium clean
 
+# Both builds write the student notebooks (solutions stripped, scripts/student_notebooks.py) to
+# _build/student before building, and copy them into the site, which links them as downloads.
 book: setup _build/.aecore-stamp
-	rm -rf _build/html/reports
+	rm -rf _build/html/reports _build/student
+	$(BIN)/python scripts/student_notebooks.py chapters/*.ipynb --out _build/student --zip
 	$(BIN)/jupyter-book build . -n --keep-going
+	rm -rf _build/html/student && cp -r _build/student _build/html/student
 	@bash scripts/check_execution.sh _build/html/reports
 	@echo
 	@echo "The book is built. Open: file://$(CURDIR)/_build/html/index.html"
@@ -56,8 +60,10 @@ nbval:
 # Clearing the cache makes the build execute every chapter again (equivalent to `force`).
 # --all: every page is rebuilt and every chapter executed, whatever an earlier `make book` left in _build/.
 build-strict:
-	rm -rf _build/.jupyter_cache _build/.aecore-stamp _build/html/reports
+	rm -rf _build/.jupyter_cache _build/.aecore-stamp _build/html/reports _build/student
+	$(BIN)/python scripts/student_notebooks.py chapters/*.ipynb --out _build/student --zip
 	$(BIN)/jupyter-book build . -W -n --keep-going --all
+	rm -rf _build/html/student && cp -r _build/student _build/html/student
 	@bash scripts/check_execution.sh _build/html/reports
 	mkdir -p _build && touch _build/.aecore-stamp
 
