@@ -124,11 +124,13 @@ def matrix_heatmap(m, xlabel="", ylabel="", title=None, ax=None, vmin=0.0, vmax=
     return _finish(ax, xlabel, ylabel, title)
 
 
-def image_mosaic(images, low, high, image_shape=(8, 8), ax=None, cmap="gray_r", title=None):
+def image_mosaic(images, low, high, image_shape=(8, 8), ax=None, cmap="gray_r", title=None, gap=0,
+                 gap_value=0.3):
     """``n * n`` images (rows from the top) tiled over the box ``low..high`` of a 2-D plane.
 
     Typical use: decode :func:`aecore.latent.latent_grid` codes and draw them on the same axes
-    limits as :func:`latent_scatter`, so each tile sits where its code lies.
+    limits as :func:`latent_scatter`, so each tile sits where its code lies. ``gap`` pixels of
+    grey ``gap_value`` separate the tiles (0: tiles touch); each tile stays centred on its code.
     """
     plt = _plt()
     images = np.asarray(images)
@@ -136,12 +138,16 @@ def image_mosaic(images, low, high, image_shape=(8, 8), ax=None, cmap="gray_r", 
     if n * n != len(images):
         raise ValueError(f"image_mosaic needs a square number of images; got {len(images)}")
     h, w = image_shape
-    tiles = images.reshape(n, n, h, w).transpose(0, 2, 1, 3).reshape(n * h, n * w)  # (n*H, n*W)
+    ph, pw = h + gap, w + gap  # pixels from one tile to the next
+    tiles = np.full((n, n, ph, pw), float(gap_value))
+    tiles[:, :, :h, :w] = images.reshape(n, n, h, w)
+    tiles = tiles.transpose(0, 2, 1, 3).reshape(n * ph, n * pw)[: n * ph - gap, : n * pw - gap]
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4))
-    dx, dy = (high[0] - low[0]) / (2 * (n - 1)), (high[1] - low[1]) / (2 * (n - 1))  # tile centres on the grid
+    sx, sy = (high[0] - low[0]) / (n - 1), (high[1] - low[1]) / (n - 1)  # one grid step
+    left, bottom = low[0] - sx * (w / 2) / pw, low[1] - sy * (h / 2) / ph  # tile centres on the grid
     ax.imshow(np.clip(tiles, 0, 1), cmap=cmap, vmin=0, vmax=1, aspect="auto",
-              extent=(low[0] - dx, high[0] + dx, low[1] - dy, high[1] + dy))
+              extent=(left, left + sx * (n * pw - gap) / pw, bottom, bottom + sy * (n * ph - gap) / ph))
     return _finish(ax, "$z_1$", "$z_2$", title)
 
 
