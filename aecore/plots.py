@@ -173,3 +173,77 @@ def line_plot(x, curves: dict, xlabel="", ylabel="", logy=False, title=None, ax=
     if logy:
         ax.set_yscale("log")
     return _finish(ax, xlabel, ylabel, title, legend=True)
+
+
+def autoencoder_diagram(x, z, x_hat, image_shape=(8, 8), title=None):
+    """Encoder -> code -> decoder, drawn with a real input ``x``, its code ``z`` and ``x_hat``.
+
+    ``x`` and ``x_hat`` are one image each (flat or ``image_shape``); ``z`` is the code, one
+    number per box (``latent_dim`` boxes).
+
+    >>> fig = autoencoder_diagram(np.zeros(64), np.array([1.0, -2.0]), np.zeros(64))
+    >>> len(fig.axes)
+    3
+    """
+    plt = _plt()
+    z = np.ravel(np.asarray(z, dtype=float))
+    height_in = 3.7 if title else 3.35  # room for the code's label (and the title)
+    fig = plt.figure(figsize=(8.0, height_in))
+    ax = fig.add_axes([0, 0, 1, 1])  # the canvas: arrows, boxes and words in figure units
+    ax.set_xlim(0, 8.0)
+    ax.set_ylim(0, height_in)
+    ax.axis("off")
+    for left, img, label in [(0.25, x, "input $x$"), (6.15, x_hat, "reconstruction $\\hat{x}$")]:
+        img_ax = fig.add_axes([left / 8.0, 0.7 / height_in, 1.6 / 8.0, 1.6 / height_in])
+        img_ax.imshow(np.clip(np.reshape(img, image_shape), 0, 1), cmap="gray_r", vmin=0, vmax=1)
+        img_ax.set_xticks([])
+        img_ax.set_yticks([])
+        ax.text(left + 0.8, 0.3, label, ha="center", va="top", fontsize=11)
+    height = min(0.42, 2.4 / len(z))  # one box per code number, stacked around the middle
+    top = 1.5 + height * len(z) / 2
+    for i, value in enumerate(z):
+        y = top - (i + 1) * height
+        ax.add_patch(plt.Rectangle((3.55, y), 0.9, height, facecolor="#dbe9f6", edgecolor="k"))
+        ax.text(4.0, y + height / 2, f"{value:.2f}", ha="center", va="center",
+                fontsize=min(10, 30 * height))
+    ax.text(4.0, top + 0.1, f"code $z$\n({len(z)} numbers)", ha="center", va="bottom", fontsize=11)
+    arrow = dict(arrowstyle="-|>", lw=2, color="0.25", mutation_scale=18)
+    for start, end, label in [(1.95, 3.45, "encoder $f$"), (4.55, 6.05, "decoder $g$")]:
+        ax.annotate("", xy=(end, 1.5), xytext=(start, 1.5), arrowprops=arrow)
+        ax.text((start + end) / 2, 1.62, label, ha="center", va="bottom", fontsize=11)
+    ax.text(1.95 + 0.75, 1.38, "$z = f(x)$", ha="center", va="top", fontsize=10)
+    ax.text(4.55 + 0.75, 1.38, "$\\hat{x} = g(z)$", ha="center", va="top", fontsize=10)
+    if title:
+        ax.text(4.0, height_in - 0.08, title, ha="center", va="top", fontsize=11)
+    return fig
+
+
+def line_projection(points, direction, center=None, ax=None, title=None):
+    """2-D points, a line through ``center`` along ``direction``, each point's projection onto it
+    and the error segments between them; the title reports the summed squared segment lengths.
+
+    >>> fig = line_projection(np.array([[0.0, 1.0], [2.0, 1.0]]), np.array([1.0, 0.0]))
+    >>> fig.axes[0].get_title()
+    'summed squared error 0.000'
+    """
+    plt = _plt()
+    points = np.asarray(points, dtype=float)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"line_projection needs 2-D points of shape (n, 2); got {points.shape}")
+    u = np.asarray(direction, dtype=float) / np.linalg.norm(direction)  # (2,) unit vector
+    center = points.mean(axis=0) if center is None else np.asarray(center, dtype=float)
+    t = (points - center) @ u  # (n, 2) @ (2,) -> (n,), position along the line
+    proj = center + t[:, None] * u  # (n, 2)
+    sse = float(np.sum((points - proj) ** 2))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 4.0))
+    reach = 1.15 * np.abs(t).max()
+    ax.plot(*np.transpose([center - reach * u, center + reach * u]), color="C0", lw=1.5)
+    for p, q in zip(points, proj):
+        ax.plot([p[0], q[0]], [p[1], q[1]], color="C3", lw=1)
+    ax.scatter(points[:, 0], points[:, 1], s=18, color="k", zorder=3, label="data point")
+    ax.scatter(proj[:, 0], proj[:, 1], s=14, color="C0", zorder=3, label="its projection")
+    ax.plot([], [], color="C3", lw=1, label="error segment")
+    ax.set_aspect("equal", adjustable="box")  # right angles look right
+    label = f"summed squared error {sse:.3f}"
+    return _finish(ax, "$x_1$", "$x_2$", f"{title}\n{label}" if title else label, legend=True)
