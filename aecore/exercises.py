@@ -8,21 +8,19 @@ wrong.
 
 >>> check("Exercise 0", lambda: 1 + 1 == 2)
 Exercise 0: correct.
-True
 >>> check("Exercise 0", lambda: undefined_answer > 0)
 Exercise 0: not answered yet. Define `undefined_answer` in the cell above, run it, then run this check again.
-False
 """
 
 from typing import Callable
 
 
-def check(name: str, condition: Callable[[], bool], hint: str = "") -> bool:
+def check(name: str, condition: Callable[[], bool], hint: str = "") -> None:
     """Run ``condition()``; print whether the exercise is answered and right.
 
-    Returns True when the answer is right and False when it is not given yet (a name the
-    condition needs is undefined). A wrong answer raises ``AssertionError`` with ``hint``, so
-    a wrong solution in the book fails its build.
+    Prints "correct", or "not answered yet" when a name the condition needs is undefined. A
+    wrong answer raises ``AssertionError`` with ``hint``, so a wrong solution in the book fails
+    its build. Returns nothing, so a check on a cell's last line displays only its message.
     """
     try:
         ok = bool(condition())
@@ -30,8 +28,7 @@ def check(name: str, condition: Callable[[], bool], hint: str = "") -> bool:
         missing = getattr(exc, "name", None) or str(exc)
         print(f"{name}: not answered yet. Define `{missing}` in the cell above, run it, "
               "then run this check again.")
-        return False
+        return
     if not ok:
         raise AssertionError(f"{name}: not right yet. {hint}".strip())
     print(f"{name}: correct.")
-    return True

@@ -55,9 +55,22 @@ def test_first_code_cell_installs_aecore_only_in_colab(path):
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
 def test_has_exercises_with_hidden_solutions(path):
-    text = "".join("".join(c["source"]) for c in _load(path)["cells"] if c["cell_type"] == "markdown")
+    """At least 3 exercises, each a folded, executed solution followed by a self-check (CONTRIBUTING.md)."""
+    cells = _load(path)["cells"]
+    text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
     assert "## Exercises" in text
-    assert text.count(":class: dropdown") >= 3, f"{path.name}: at least 3 exercises with hidden solutions"
+    assert ":class: dropdown" not in text, f"{path.name}: MyST drop-downs show raw in Jupyter; use <details>"
+    solutions = [i for i, c in enumerate(cells)
+                 if c["cell_type"] == "code" and "solution" in c["metadata"].get("tags", [])]
+    assert len(solutions) >= 3, f"{path.name}: at least 3 exercises with executed solutions"
+    for i in solutions:
+        meta, src = cells[i]["metadata"], "".join(cells[i]["source"])
+        assert "hide-cell" in meta["tags"], f"{path.name} cell {i}: a solution is folded in the book"
+        assert meta.get("jupyter", {}).get("source_hidden"), f"{path.name} cell {i}: folded in JupyterLab"
+        assert "### BEGIN SOLUTION" in src and "### END SOLUTION" in src, f"{path.name} cell {i}: markers"
+        after = [c for c in cells[i + 1:] if c["cell_type"] == "code"][:1]
+        assert after and "self-check" in after[0]["metadata"].get("tags", []), \
+            f"{path.name} cell {i}: the next code cell after a solution is its self-check"
 
 
 def test_toc_lists_exactly_the_chapters():
