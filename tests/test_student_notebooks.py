@@ -198,8 +198,8 @@ def _answer_lines(source):
 def test_chapter_student_notebook_holds_no_solution(path, tmp_path):
     chapter = nbformat.read(path, as_version=4)
     questions = sorted({int(n) for c in chapter.cells if c.cell_type == "markdown"
-                        for n in re.findall(r"^\*\*Exercise (\d+)\.\*\*", c.source, re.M)})
-    assert questions, f"{path.name}: no '**Exercise N.**' questions (CONTRIBUTING.md)"
+                        for n in re.findall(r"^\*\*Exercise (\d+)\.", c.source, re.M)})
+    assert questions, f"{path.name}: no '**Exercise N.' questions (CONTRIBUTING.md)"
     (out,) = sn.write_student_notebooks([path], tmp_path)
     student = nbformat.read(out, as_version=4)
     assert student.cells[0].id == sn.NOTE_ID
@@ -229,6 +229,26 @@ def test_chapter_student_notebook_holds_no_solution(path, tmp_path):
     checks = " ".join(c.source for c in code if "self-check" in _tags(c))
     for n in questions:
         assert f'"Exercise {n}"' in checks, f"{path.name}: Exercise {n} has no self-check"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_solutions_fold_in_the_book_jupyter_and_colab(path):
+    chapter = nbformat.read(path, as_version=4)
+    solutions = [c for c in chapter.cells if "solution" in _tags(c)]
+    assert solutions, f"{path.name}: no cells tagged 'solution' (CONTRIBUTING.md)"
+    for cell in solutions:
+        first = cell.source.splitlines()[0] if cell.source else ""
+        if cell.cell_type == "code":   # the book folds hide-cell, JupyterLab and Colab the rest
+            assert "hide-cell" in _tags(cell), (path.name, first)
+            assert cell.metadata.get("jupyter") == {"source_hidden": True,
+                                                    "outputs_hidden": True}, (path.name, first)
+            assert cell.metadata.get("cellView") == "form", (path.name, first)
+            assert re.match(r"# @title Solution to Exercise \d+ \(click to show\)$", first), \
+                (path.name, first)
+        else:                          # a discussion: HTML <details> folds it everywhere
+            assert first == "<details>" and cell.source.rstrip().endswith("</details>"), \
+                (path.name, first)
+            assert sn.DISCUSSION.search(cell.source), (path.name, cell.source[:80])
 
 
 def test_fast_chapter_student_notebook_runs(tmp_path):
