@@ -43,17 +43,19 @@ def synthetic(solution=None, discussion=None, check=True):
         "# @title Solution to Exercise 1 (click to show)\n"
         "### BEGIN SOLUTION\nex1_total = sum(data)\nprint(ex1_total)\n### END SOLUTION")
     discussion = discussion if discussion is not None else (
-        "<details>\n<summary>Discussion of Exercise 1</summary>\n\nThe secret sum is 6.\n\n</details>")
+        "<details>\n<summary>Discussion of Exercise 1</summary>\n\n"
+        "The secret sum is 6.\n\n</details>")
     done = nbformat.v4.new_markdown_cell(discussion, id="discussion-1")
     done.metadata["tags"] = ["solution"]
     self_check = nbformat.v4.new_code_cell(
         'from aecore.exercises import check\n'
-        'check("Exercise 1", lambda: ex1_total == 6, "Add every element of data.")', id="check-1")
+        'check("Exercise 1", lambda: ex1_total == 6, "Add every element of data.")',
+        id="check-1")
     self_check.metadata["tags"] = ["self-check"]
     cells = [nbformat.v4.new_markdown_cell("# Chapter 9: Synthetic", id="title"),
              nbformat.v4.new_code_cell("data = [1, 2, 3]", id="data"),
-             nbformat.v4.new_markdown_cell(
-                 "## Exercises\n\n**Exercise 1.** Add up `data`; store it in `ex1_total`.", id="q1"),
+             nbformat.v4.new_markdown_cell("## Exercises\n\n**Exercise 1.** Add up `data`; "
+                                           "store it in `ex1_total`.", id="q1"),
              _solution_cell(solution), done]
     if check:
         cells.append(self_check)
@@ -95,7 +97,8 @@ def test_synthetic_student_version():
 
 def test_indented_answer_keeps_the_block_valid():
     student, _ = sn.student_version(synthetic(
-        "for v in data:\n    ### BEGIN SOLUTION\n    print(v)\n    ### END SOLUTION\nex1_total = 6"))
+        "for v in data:\n    ### BEGIN SOLUTION\n    print(v)\n    ### END SOLUTION\n"
+        "ex1_total = 6"))
     source = student.cells[4].source
     assert source == "for v in data:\n    # YOUR CODE HERE\n    pass\nex1_total = 6"
     compile(source, "answer", "exec")
@@ -149,11 +152,14 @@ def test_bad_paths_give_one_error_line(tmp_path, capsys):
     nbformat.write(synthetic(), good)
     broken = tmp_path / "broken.ipynb"
     broken.write_text("{not json")
+    empty = tmp_path / "empty.ipynb"
+    empty.write_text("{}")
     a_file = tmp_path / "file.txt"
     a_file.write_text("")
     cases = [([str(tmp_path / "missing.ipynb")], "missing.ipynb: no such notebook"),
              ([str(a_file)], "file.txt: not a notebook (expected a .ipynb file)"),
              ([str(broken)], "broken.ipynb: not a readable notebook"),
+             ([str(empty)], "empty.ipynb: not a readable notebook"),
              ([str(good), "--out", str(a_file)], "is a file, not a folder"),
              ([str(good), "--out", str(tmp_path)], "would overwrite the chapter")]
     for argv, message in cases:
