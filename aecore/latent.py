@@ -197,29 +197,3 @@ def structure_scores(embeddings: dict, x_val, y_train, y_val, k: int = 5) -> lis
         rows.append({"embedding": name, "dims": int(np.shape(e_val)[1]), "knn_accuracy": acc,
                      "trustworthiness": float(trustworthiness(x_val, e_val, n_neighbors=k))})
     return rows
-
-
-@dataclass(frozen=True)
-class LatentSettings:
-    """Chapter 3's model and training settings: a 2-D code, small enough for a web page."""
-
-    latent_dim: int = 2
-    hidden: tuple[int, ...] = (128, 64)
-    activation: str = "relu"
-    num_epochs: int = 60
-    lr: float = 1e-2
-    batch_size: int = 128
-    seed: int = 0
-
-
-def train_latent_model(x_train, x_val, settings: LatentSettings = LatentSettings(), progress: bool = False):
-    """Seed, build and :func:`~aecore.train.fit` Chapter 3's MLP autoencoder; returns ``(model, history)``."""
-    from aecore.models import MLPAutoencoder
-    from aecore.train import FitConfig, fit, set_seed
-
-    set_seed(settings.seed)
-    model = MLPAutoencoder(np.shape(x_train)[1], settings.latent_dim, settings.hidden, settings.activation)
-    config = FitConfig(num_epochs=settings.num_epochs, lr=settings.lr, batch_size=settings.batch_size,
-                       seed=settings.seed, device="cpu", progress=progress)
-    history = fit(model, x_train, x_val, config)
-    return model.eval(), history
