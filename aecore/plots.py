@@ -206,7 +206,8 @@ def autoencoder_diagram(x, z, x_hat, image_shape=(8, 8), title=None):
         ax.add_patch(plt.Rectangle((3.55, y), 0.9, height, facecolor="#dbe9f6", edgecolor="k"))
         ax.text(4.0, y + height / 2, f"{value:.2f}", ha="center", va="center",
                 fontsize=min(10, 30 * height))
-    ax.text(4.0, top + 0.1, f"code $z$\n({len(z)} numbers)", ha="center", va="bottom", fontsize=11)
+    ax.text(4.0, top + 0.1, f"code $z$: {len(z)} numbers\n(latent_dim = {len(z)})", ha="center",
+            va="bottom", fontsize=11)
     arrow = dict(arrowstyle="-|>", lw=2, color="0.25", mutation_scale=18)
     for start, end, label in [(1.95, 3.45, "encoder $f$"), (4.55, 6.05, "decoder $g$")]:
         ax.annotate("", xy=(end, 1.5), xytext=(start, 1.5), arrowprops=arrow)
