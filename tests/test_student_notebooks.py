@@ -204,8 +204,8 @@ def _answer_lines(source):
 def test_chapter_student_notebook_holds_no_solution(path, tmp_path):
     chapter = nbformat.read(path, as_version=4)
     questions = sorted({int(n) for c in chapter.cells if c.cell_type == "markdown"
-                        for n in re.findall(r"^\*\*Exercise (\d+)\.", c.source, re.M)})
-    assert questions, f"{path.name}: no '**Exercise N.' questions (CONTRIBUTING.md)"
+                        for n in re.findall(r"^\*\*Exercise (\d+)\b", c.source, re.M)})
+    assert questions, f"{path.name}: no '**Exercise N' questions (CONTRIBUTING.md)"
     (out,) = sn.write_student_notebooks([path], tmp_path)
     student = nbformat.read(out, as_version=4)
     assert student.cells[0].id == sn.NOTE_ID
