@@ -67,10 +67,6 @@ class Explorer:
         self.p.screenshot(name)
 
 
-def _js_errors(p):
-    return [e for e in p.errors if not ("THEBE_JS_URL" in e and "already been declared" in e)]
-
-
 def test_chapter_3_explorer_redraws_pytorch_pixels_offline(site, open_offline):
     path = site / PAGE
     if not path.exists():
@@ -103,7 +99,7 @@ def test_chapter_3_explorer_redraws_pytorch_pixels_offline(site, open_offline):
     print(f"max |canvas - PyTorch| in 0..255: slider {diff_slider}, map click {diff_click}")
     assert diff_slider <= TOLERANCE and diff_click <= TOLERANCE
     assert not p.failed_local, f"files of the site failed to load: {p.failed_local}"
-    assert not _js_errors(p), f"JavaScript errors: {_js_errors(p)}"
+    assert not p.js_errors, f"JavaScript errors: {p.js_errors}"
 
 
 def test_every_activation_and_wide_latents_in_a_standalone_page(browser, open_offline, tmp_path):
@@ -139,4 +135,4 @@ def test_every_activation_and_wide_latents_in_a_standalone_page(browser, open_of
     np.testing.assert_allclose(ex.z(), z[2], atol=1e-5)
     assert ex.max_difference() <= TOLERANCE
     ex.shot("standalone_explorer_rgb_float16")
-    assert not _js_errors(p), f"JavaScript errors: {_js_errors(p)}"
+    assert not p.js_errors, f"JavaScript errors: {p.js_errors}"

@@ -1,11 +1,14 @@
-"""The built book works with no network: math is typeset and saved widgets render."""
+"""The built book works with no network: math is typeset, saved widgets render and no page
+logs a JavaScript error."""
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 
-SITE = Path(__file__).resolve().parents[2] / "_build" / "html"
+ROOT = Path(__file__).resolve().parents[2]
+SITE = Path(os.environ.get("AECORE_SITE") or ROOT / "_build" / "html").resolve()  # as conftest
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -21,7 +24,7 @@ def _chapter_pages():
 def test_every_toc_entry_is_built(site):
     import yaml
 
-    toc = yaml.safe_load((site.parent.parent / "_toc.yml").read_text())
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
     missing = [f for f in files if not (site / f"{f}.html").exists()]
     assert not missing, f"pages in _toc.yml that were not built: {missing}"
@@ -76,11 +79,18 @@ def test_saved_widgets_render_offline(site, open_offline):
         assert n_views > 0
         assert rendered > 0, f"{pg.name}: {n_views} saved widget views, none rendered"
         assert not p.failed_local, f"{pg.name}: files of the site failed to load: {p.failed_local}"
-        errors = [e for e in p.errors if not _is_known_thebe_duplicate(e)]
-        assert not errors, f"{pg.name}: JavaScript errors: {errors}"
+        assert not p.js_errors, f"{pg.name}: JavaScript errors: {p.js_errors}"
 
 
-def _is_known_thebe_duplicate(message: str) -> bool:
-    """Jupyter Book 1 writes sphinx-thebe's config script twice on every page; the second copy
-    fails with this error. It is harmless (thebe is not used here) and unrelated to widgets."""
-    return "THEBE_JS_URL" in message and "already been declared" in message
+def _page_ids():
+    return [str(p.relative_to(SITE)) for p in _pages()] or ["(the site is not built)"]
+
+
+@pytest.mark.parametrize("name", _page_ids())
+def test_no_javascript_error_on_any_page(site, open_offline, name):
+    """Every page of the site, opened offline, logs no console error and throws no error."""
+    p = open_offline(site / name)
+    p.settle()
+    p.page.wait_for_timeout(300)  # widgets render after the load event
+    assert not p.js_errors, f"{name}: " + "; ".join(p.js_errors)
+    assert not p.failed_local, f"{name}: files of the site failed to load: {p.failed_local}"
