@@ -24,6 +24,7 @@ book: setup _build/.aecore-stamp
 	@bash scripts/check_execution.sh _build/html/reports
 	@echo
 	@echo "The book is built. Open: file://$(CURDIR)/_build/html/index.html"
+	@echo "Student notebooks (solutions removed): $(CURDIR)/_build/html/student/"
 
 test: setup chromium unit nbval build-strict site-check
 	@echo "All tests passed."
