@@ -11,13 +11,14 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import torch
 from torch import nn
 
 from aecore.data import Split
 from aecore.errors import AecoreError
 from aecore.experiments import MLPConfig, build_mlp, to_numpy
 from aecore.linear import PCA, mse
-from aecore.models import MLPAutoencoder
+from aecore.models import ACTIVATIONS, MLPAutoencoder
 from aecore.train import History, fit
 
 
@@ -50,12 +51,14 @@ def parse_latent_list(text: str) -> list[int]:
 
 
 def latent_sweep(split: Split, latent_dims, num_seeds: int = 3, config: MLPConfig | None = None,
-                 progress: bool = True) -> list[dict]:
+                 progress: bool = True, return_models: bool = False):
     """Validation MSE of the MLP autoencoder for each latent size over ``num_seeds`` seeds, beside PCA.
 
     Returns one row per latent size: ``latent_dim``, ``val_mse_mean``, ``val_mse_std``,
     ``val_mse_min``, ``val_mse_max``, ``val_mse_seeds`` (one per seed) and ``pca_val_mse``
     (PCA fitted on the same training split; a code as wide as the input gives PCA zero error).
+    With ``return_models=True`` it returns ``(rows, models)``, ``models[latent_dim, seed]`` the
+    trained models, so that a chapter can study them without training them again.
     """
     if not isinstance(num_seeds, int) or num_seeds < 1:
         raise AecoreError(f"the number of seeds must be a positive integer; got {num_seeds!r}")
@@ -65,10 +68,12 @@ def latent_sweep(split: Split, latent_dims, num_seeds: int = 3, config: MLPConfi
 
     config = (config or MLPConfig()).with_fit(progress=False)
     runs = [(k, seed) for k in latent_dims for seed in range(num_seeds)]
-    per_run = {}
+    per_run, models = {}, {}
     for k, seed in tqdm(runs, desc="sweep", unit="model", disable=not progress):
         model, _ = train_mlp(split.x_train, split.x_val, k, config.with_fit(seed=seed))
         per_run[k, seed] = mse(split.x_val, to_numpy(model, split.x_val))
+        if return_models:
+            models[k, seed] = model
     d = split.n_features
     rows = []
     for k in latent_dims:
@@ -77,7 +82,7 @@ def latent_sweep(split: Split, latent_dims, num_seeds: int = 3, config: MLPConfi
         rows.append({"latent_dim": k, "val_mse_mean": float(vals.mean()), "val_mse_std": float(vals.std()),
                      "val_mse_min": float(vals.min()), "val_mse_max": float(vals.max()),
                      "val_mse_seeds": [float(v) for v in vals], "pca_val_mse": pca_mse})
-    return rows
+    return (rows, models) if return_models else rows
 
 
 def run_sweep(split: Split, latent_dims, num_seeds: int = 3, progress: bool = False) -> dict:
@@ -128,6 +133,44 @@ def dead_unit_fraction(model: MLPAutoencoder, x) -> float:
         raise AecoreError("the model has no ReLU units to check; dead units are a ReLU failure")
     dead = sum(int((a <= 0).all(dim=0).sum()) for a in activations)
     return dead / sum(a.shape[1] for a in activations)
+
+
+def flat_unit_fraction(model: MLPAutoencoder, x, tol: float = 1e-3) -> float:
+    """Fraction of hidden units whose activation's slope is below ``tol`` in size for every row of ``x``.
+
+    The slope is the derivative of the unit's activation function at its input, the factor by
+    which every gradient through the unit is multiplied. For ReLU it is exactly 0 for a negative
+    input, so with any ``tol`` in (0, 1] this equals :func:`dead_unit_fraction`. GELU, ELU and
+    SiLU have slopes that are small but not zero for very negative inputs: a unit pushed far
+    below zero for every image is flat, and learns almost nothing, without being dead.
+
+    >>> model = MLPAutoencoder(4, 1, hidden=(3,), activation="elu")
+    >>> with torch.no_grad():  # encoder units at inputs -20, -20, 20; decoder units at 1, 1, 1
+    ...     for layer, bias in [(model.encoder[0], [-20.0, -20.0, 20.0]), (model.decoder[0], [1.0] * 3)]:
+    ...         _ = layer.weight.zero_(), layer.bias.copy_(torch.tensor(bias))
+    >>> round(flat_unit_fraction(model, torch.zeros(2, 4)), 3)  # 2 flat units of 6
+    0.333
+    """
+    if not tol > 0:
+        raise AecoreError(f"tol must be a positive number; got {tol!r}")
+    hidden = tuple(ACTIVATIONS.values())
+    inputs = []
+    hooks = [m.register_forward_hook(lambda mod, inp, _out: inputs.append((mod, inp[0].detach())))
+             for m in list(model.encoder) + list(model.decoder) if isinstance(m, hidden)]
+    try:
+        to_numpy(model, x)
+    finally:
+        for h in hooks:
+            h.remove()
+    if not inputs:
+        raise AecoreError("the model has no hidden activation units to check")
+    flat = 0
+    for module, u in inputs:  # u: (B, units), the inputs of one activation layer
+        u = u.clone().requires_grad_(True)
+        with torch.enable_grad():
+            (slope,) = torch.autograd.grad(module(u).sum(), u)  # elementwise: d act / d u
+        flat += int((slope.abs() < tol).all(dim=0).sum())
+    return flat / sum(u.shape[1] for _, u in inputs)
 
 
 def data_size_curve(split: Split, sizes, latent_dims, config: MLPConfig | None = None,
