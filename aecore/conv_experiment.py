@@ -16,6 +16,7 @@ import importlib.resources
 import json
 import math
 import platform
+import re
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -298,6 +299,16 @@ def save_conv_checkpoint(path, model: ConvAutoencoder, settings: ConvSettings, m
     return path
 
 
+def _train_command(path: Path) -> str:
+    """The command that makes the checkpoint ``path``, read from its name where it is a shipped one."""
+    m = re.fullmatch(r"(conv|plain)_k(\d+)_seed(\d+)\.pt", path.name)
+    if m is None:
+        return f"aecore train --model conv --data pokemon --latent K --save {path}"
+    plain = " --plain" if m[1] == "plain" else ""
+    return (f"aecore train --data pokemon --model conv --latent {m[2]} --seed {m[3]}{plain} "
+            f"--save {path}")
+
+
 def load_conv_checkpoint(path, device: str = "cpu"):
     """``(model, settings, record)`` from a checkpoint whose sha256 matches its ``.json`` record.
 
@@ -306,10 +317,10 @@ def load_conv_checkpoint(path, device: str = "cpu"):
     """
     path = Path(path)
     record_path = Path(f"{path}.json")
-    if not path.is_file() or not record_path.is_file():
-        raise AecoreError(f"checkpoint {path} or its record {record_path.name} is missing; train it with "
-                          f"`aecore train --model conv --data pokemon --latent K --save {path}` "
-                          "(reinstall aecore to get the shipped ones back)")
+    missing = [p for p in (path, record_path) if not p.is_file()]
+    if missing:
+        raise AecoreError(f"{' and '.join(str(p) for p in missing)} not found; make it with "
+                          f"`{_train_command(path)}` (or reinstall aecore to get the shipped ones back)")
     record = json.loads(record_path.read_text())
     if hashlib.sha256(path.read_bytes()).hexdigest() != record.get("sha256"):
         raise AecoreError(f"{path} does not match the sha256 in {record_path.name}; it is damaged or was "

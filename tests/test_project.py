@@ -215,12 +215,13 @@ def test_a_missing_checkpoint_is_one_loud_error(tmp_path):
     from aecore.errors import AecoreError
 
     missing = checkpoint_path("conv_k3_seed9.pt")
-    with pytest.raises(AecoreError, match=r"conv_k3_seed9\.pt.*is missing.*aecore train --model conv"):
+    command = "aecore train --data pokemon --model conv --latent 3 --seed 9 --save"
+    with pytest.raises(AecoreError, match=r"conv_k3_seed9\.pt and .*\.json not found.*" + command):
         load_conv_checkpoint(missing)
     shipped = checkpoint_path("conv_k16_seed0.pt")
     alone = tmp_path / shipped.name
     shutil.copy(shipped, alone)  # the weights without their record
-    with pytest.raises(AecoreError, match=r"conv_k16_seed0\.pt\.json is missing"):
+    with pytest.raises(AecoreError, match=r"conv_k16_seed0\.pt\.json not found.*--latent 16 --seed 0 --save"):
         load_conv_checkpoint(alone)
     shutil.copy(f"{shipped}.json", f"{alone}.json")
     data = bytearray(alone.read_bytes())
