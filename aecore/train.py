@@ -181,21 +181,26 @@ def _scheduler(optimizer, config: FitConfig, steps_per_epoch: int):
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x, batch_size: int = 4096, loss_fn=nn.functional.mse_loss) -> float:
-    """Mean loss of ``model`` reconstructing ``x`` (array or tensor, moved to the model's device), in eval mode."""
+def evaluate(model: nn.Module, x, batch_size: int = 4096, loss_fn=nn.functional.mse_loss, target=None) -> float:
+    """Mean loss of ``model`` reconstructing ``x`` (array or tensor, moved to the model's device), in eval mode.
+
+    With ``target`` (same shape as ``x``) the loss compares ``model(x)`` with ``target``
+    instead of ``x``: a denoiser is scored on noisy inputs against the clean images.
+    """
     x = as_tensor(x, next(model.parameters()).device)
+    target = x if target is None else as_tensor(target, x.device, "target")
     was_training = model.training
     model.eval()
     total = 0.0
     for start in range(0, len(x), batch_size):
         batch = x[start:start + batch_size]
-        total += loss_fn(model(batch), batch).item() * len(batch)
+        total += loss_fn(model(batch), target[start:start + batch_size]).item() * len(batch)
     model.train(was_training)
     return total / len(x)
 
 
 def fit(model: nn.Module, x_train, x_val=None, config: FitConfig | None = None,
-        loss_fn=nn.functional.mse_loss, callbacks=()) -> History:
+        loss_fn=nn.functional.mse_loss, callbacks=(), corrupt=None) -> History:
     """Train ``model`` to reconstruct ``x_train`` with Adam(W); returns a :class:`History`.
 
     Each epoch shuffles the rows with a generator seeded by ``config.seed`` (so the same seed
@@ -205,6 +210,11 @@ def fit(model: nn.Module, x_train, x_val=None, config: FitConfig | None = None,
     gets one learning rate per group, ``lr * lr_scale``, each following the schedule.
     ``callbacks`` are called as ``cb(epoch, history, model)`` after each epoch; one that
     returns ``True`` stops training.
+    ``corrupt``, if given, is a function ``corrupt(x, generator) -> x_noisy`` (see
+    :mod:`aecore.denoising`) applied to every training batch, with fresh randomness from a CPU
+    generator seeded by ``config.seed + 1``; the clean batch stays the target, so the model learns
+    to denoise. The validation inputs are corrupted once, with a generator seeded by
+    ``config.seed + 2``, and scored against the clean ``x_val``.
 
     Args:
         model: maps a batch ``x`` to ``x_hat`` of the same shape; moved to the device.
@@ -239,6 +249,10 @@ def fit(model: nn.Module, x_train, x_val=None, config: FitConfig | None = None,
     optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay, fused=fused or None)
     scheduler = _scheduler(optimizer, config, steps_per_epoch)
     generator = torch.Generator().manual_seed(config.seed)  # shuffling only; on CPU for reproducibility
+    noise = torch.Generator().manual_seed(config.seed + 1)  # fresh corruption for every batch
+    val_input = x_val
+    if corrupt is not None and x_val is not None:  # fixed corrupted validation inputs, clean targets
+        val_input = corrupt(x_val, torch.Generator().manual_seed(config.seed + 2))
     history, best_state, best_val = History(), None, float("inf")
     with _cpu_threads(config.num_threads), tqdm(range(config.num_epochs), desc="fit", unit="epoch",
                                                  disable=not config.progress) as bar:
@@ -250,8 +264,9 @@ def fit(model: nn.Module, x_train, x_val=None, config: FitConfig | None = None,
             losses, sizes = [], []  # batch losses stay on the device: one sync per epoch
             for i in range(0, n, batch_size):
                 x = x_train[order[i:i + batch_size]]  # (B, ...) rows picked on the device
+                x_in = x if corrupt is None else corrupt(x, noise)  # the clean x stays the target
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                    x_hat = model(x)
+                    x_hat = model(x_in)
                     loss = loss_fn(x_hat.float(), x)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -263,10 +278,11 @@ def fit(model: nn.Module, x_train, x_val=None, config: FitConfig | None = None,
             train_loss = sum(v * b for v, b in zip(torch.stack(losses).tolist(), sizes)) / n  # in float64
             if not np.isfinite(train_loss):
                 raise AecoreError(f"the training loss became {train_loss} in epoch {epoch + 1}; the learning "
-                                  f"rate {config.lr:g} is too high for this model: try {config.lr / 10:g}")
+                                  f"rate {config.lr:g} is too high for this model: try {min(config.lr / 10, 1e-3):g} "
+                                  "or lower")
             history.train_loss.append(train_loss)
             if x_val is not None:
-                history.val_loss.append(evaluate(model, x_val, loss_fn=loss_fn))
+                history.val_loss.append(evaluate(model, val_input, loss_fn=loss_fn, target=x_val))
             history.epoch_seconds.append(time.perf_counter() - start)
             monitored = history.val_loss[-1] if x_val is not None else train_loss
             bar.set_postfix(train=f"{train_loss:.4f}", val=f"{monitored:.4f}" if x_val is not None else "-")
