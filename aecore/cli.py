@@ -180,6 +180,55 @@ def _print_sweep(result: dict, as_json: bool) -> None:
               f"{r['val_mse_min']:11.5f}  {r['val_mse_max']:11.5f}  {r['pca_val_mse']:11.5f}")
 
 
+def _add_denoise(sub) -> None:
+    p = sub.add_parser("denoise", help="train a denoising autoencoder and compare it with the Wiener "
+                       "filter, PCA and clipping on held-out noisy data (Chapter 6)")
+    p.add_argument("--data", required=True, help="'digits' or a .npy/.csv file with one sample per row in "
+                   "[0, 1] (MLP); 'pokemon' or a folder of images (--model conv)")
+    p.add_argument("--noise", default="gaussian:0.3", help="corruption: gaussian:SIGMA, mask:P or patch:SIZE, "
+                   "several joined by + (default: gaussian:0.3)")
+    p.add_argument("--model", choices=["mlp", "conv"], default=None,
+                   help="default: conv for pokemon or a folder, else mlp")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="training epochs (default: the chapter's)")
+    p.add_argument("--seed", type=_int, default=0, help="initial weights and shuffling (default: 0)")
+    p.add_argument("--save", metavar="CKPT", default=None, help="--model conv: save the trained model here")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.set_defaults(func=_run_denoise)
+
+
+def _run_denoise(args) -> dict:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from aecore import denoising
+
+    images = args.data == "pokemon" or Path(args.data).is_dir()
+    model = args.model or ("conv" if images else "mlp")
+    if model == "conv" and not images:
+        raise AecoreError(f"--model conv needs images: --data pokemon or a folder; got '{args.data}'")
+    if model == "mlp" and images:
+        raise AecoreError("images train the convolutional denoiser: add --model conv (or leave --model out)")
+    if args.save and model != "conv":
+        raise AecoreError("--save belongs to --model conv (the MLP denoiser trains in seconds)")
+    if model == "conv":
+        from aecore.conv_experiment import ConvSettings
+
+        settings = replace(ConvSettings(), data=args.data, seed=args.seed,
+                           **({"num_epochs": args.epochs} if args.epochs else {}))
+        denoising.parse_noise(args.noise, settings.size)  # a bad spec fails before any work
+        command = (f"aecore denoise --data {args.data} --model conv --noise {args.noise} "
+                   f"--epochs {settings.num_epochs} --seed {settings.seed}"
+                   + (f" --save {args.save}" if args.save else ""))
+        return denoising.conv_denoise_experiment(settings, args.noise, args.save, command,
+                                                 progress=not args.json)
+    denoising.parse_noise(args.noise)  # a bad spec fails before the data is read
+    settings = replace(denoising.DenoiseSettings(), seed=args.seed,
+                       **({"num_epochs": args.epochs} if args.epochs else {}))
+    split = denoising.load_denoise_split(args.data)
+    result = denoising.denoise_experiment(split, args.noise, settings, progress=not args.json)
+    return {k: v for k, v in result.items() if k not in ("outputs", "y_test", "denoiser", "history")}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser with every subcommand registered."""
     parser = _Parser(prog="aecore", description="Experiments from 'Autoencoders from First Principles'.")
@@ -187,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_linear(sub)
     _add_train(sub)
     _add_sweep(sub)
+    _add_denoise(sub)
     return parser
 
 
