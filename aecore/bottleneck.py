@@ -93,12 +93,12 @@ def run_sweep(split: Split, latent_dims, num_seeds: int = 3, progress: bool = Fa
             "seeds": num_seeds, "rows": rows, "seconds": time.perf_counter() - start}
 
 
-def knn_confusion(z_train, y_train, z_val, y_val, k: int = 5) -> np.ndarray:
-    """Row-normalised confusion matrix (true label x predicted) of a ``k``-NN classifier on codes."""
+def knn_confusion(z_train, y_train, z_val, y_val, n_neighbors: int = 5) -> np.ndarray:
+    """Row-normalised confusion matrix (true label x predicted) of an ``n_neighbors``-nearest-neighbour classifier on codes."""
     from sklearn.metrics import confusion_matrix
     from sklearn.neighbors import KNeighborsClassifier
 
-    predicted = KNeighborsClassifier(k).fit(z_train, y_train).predict(z_val)
+    predicted = KNeighborsClassifier(n_neighbors).fit(z_train, y_train).predict(z_val)
     return confusion_matrix(y_val, predicted, normalize="true")
 
 

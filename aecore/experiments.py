@@ -140,18 +140,18 @@ def rate_distortion(split: Split, latent_dims=RATE_DISTORTION_DIMS, config: MLPC
     return [train_mlp_on(split, k, config).metrics for k in latent_dims]
 
 
-def knn_accuracy(z_train, y_train, z_val, y_val, k: int = 5) -> float:
-    """Accuracy of a ``k``-nearest-neighbour classifier fitted on codes ``z_train``, scored on ``z_val``.
+def knn_accuracy(z_train, y_train, z_val, y_val, n_neighbors: int = 5) -> float:
+    """Accuracy of an ``n_neighbors``-nearest-neighbour classifier fitted on codes ``z_train``, scored on ``z_val``.
 
     A number for "structure": how well nearby codes share a label.
 
     >>> z = np.array([[0.0], [0.1], [1.0], [1.1]]); y = np.array([0, 0, 1, 1])
-    >>> knn_accuracy(z, y, z, y, k=1)
+    >>> knn_accuracy(z, y, z, y, n_neighbors=1)
     1.0
     """
     from sklearn.neighbors import KNeighborsClassifier
 
     if y_train is None or y_val is None:
-        raise AecoreError("k-NN accuracy needs labels; this data set has none")
-    classifier = KNeighborsClassifier(n_neighbors=min(k, len(z_train))).fit(z_train, y_train)
+        raise AecoreError("nearest-neighbour accuracy needs labels; this data set has none")
+    classifier = KNeighborsClassifier(n_neighbors=min(n_neighbors, len(z_train))).fit(z_train, y_train)
     return float(classifier.score(z_val, y_val))

@@ -178,12 +178,12 @@ def nearest_distance(a, b) -> np.ndarray:
     return dist[:, 0]
 
 
-def structure_scores(embeddings: dict, x_val, y_train, y_val, k: int = 5) -> list[dict]:
-    """k-NN accuracy and trustworthiness of several embeddings of the same data.
+def structure_scores(embeddings: dict, x_val, y_train, y_val, n_neighbors: int = 5) -> list[dict]:
+    """Nearest-neighbour accuracy and trustworthiness of several embeddings of the same data.
 
     ``embeddings`` maps a name to ``(train, val)`` arrays (e.g. autoencoder codes, PCA
-    projections, raw pixels). k-NN is fitted on ``train`` and scored on ``val``;
-    trustworthiness (:func:`sklearn.manifold.trustworthiness`) compares the ``k``
+    projections, raw pixels). The classifier is fitted on ``train`` and scored on ``val``;
+    trustworthiness (:func:`sklearn.manifold.trustworthiness`) compares the ``n_neighbors``
     nearest neighbours of each validation image in ``x_val`` with those in its embedding:
     1 means no false neighbours were invented. Returns one row per embedding.
     """
@@ -193,7 +193,7 @@ def structure_scores(embeddings: dict, x_val, y_train, y_val, k: int = 5) -> lis
 
     rows = []
     for name, (e_train, e_val) in embeddings.items():
-        acc = knn_accuracy(e_train, y_train, e_val, y_val, k)
+        acc = knn_accuracy(e_train, y_train, e_val, y_val, n_neighbors)
         rows.append({"embedding": name, "dims": int(np.shape(e_val)[1]), "knn_accuracy": acc,
-                     "trustworthiness": float(trustworthiness(x_val, e_val, n_neighbors=k))})
+                     "trustworthiness": float(trustworthiness(x_val, e_val, n_neighbors=n_neighbors))})
     return rows

@@ -56,7 +56,7 @@ def test_bad_sweep_arguments(small_split):
 def test_confusion_tools():
     z = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2]])
     y = np.array([0, 0, 1, 1, 1, 1])
-    confusion = bn.knn_confusion(z, y, z, y, k=3)
+    confusion = bn.knn_confusion(z, y, z, y, n_neighbors=3)
     np.testing.assert_allclose(confusion.sum(axis=1), 1.0)
     assert bn.most_confused_pairs(confusion, top=1)[0][:2] == (1, 0)
 
