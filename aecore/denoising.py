@@ -295,13 +295,13 @@ def best_pca_k(lin: LinearDenoisers, x: np.ndarray, y: np.ndarray) -> tuple[int,
     return k, float(mse[k - 1])
 
 
-def baseline_outputs(x_train, x_val, y_val, y_test, corruption) -> tuple[dict, int]:
+def baseline_outputs(x_train, x_val, y_val, y_test, corruption, lin=None) -> tuple[dict, int]:
     """Test outputs of the closed-form denoisers, fitted on ``x_train``; PCA's k chosen on validation.
 
     Returns ``({name: x_hat}, k)`` with the names ``noisy``, ``clip``, ``pca`` and, for
-    Gaussian noise, ``wiener``.
+    Gaussian noise, ``wiener``. ``lin`` reuses a :class:`LinearDenoisers` fitted on ``x_train``.
     """
-    lin = LinearDenoisers(x_train)
+    lin = LinearDenoisers(x_train) if lin is None else lin
     k, _ = best_pca_k(lin, x_val, y_val)
     out = {"noisy": y_test, "clip": np.clip(y_test, 0.0, 1.0), "pca": lin.pca(y_test, k)}
     if isinstance(corruption, Gaussian):
@@ -340,7 +340,7 @@ def denoise_experiment(split: DenoiseSplit, noise: str, settings: DenoiseSetting
 CONV_CHECKPOINT = "denoise_conv_k64_gaussian0.3_seed0.pt"  # made by `aecore denoise --model conv`
 
 
-def conv_denoise_metrics(model, split, settings, noise: str) -> dict:
+def conv_denoise_metrics(model, split, settings, noise: str, lin=None) -> dict:
     """Chapter 5's split: the conv denoiser and the baselines (fitted on the training images,
     mirrors included) on the noisy *test* species; PSNR in dB, plus the test outputs."""
     from aecore.conv_experiment import reconstruct, training_images
@@ -349,7 +349,7 @@ def conv_denoise_metrics(model, split, settings, noise: str) -> dict:
     x_seen, x_val, x_test = training_images(split, settings), split.x_val, split.x_test
     y_val = corrupt_array(x_val, corruption, VAL_NOISE_SEED)
     y_test = corrupt_array(x_test, corruption, TEST_NOISE_SEED)
-    outputs, k = baseline_outputs(x_seen, x_val, y_val, y_test, corruption)
+    outputs, k = baseline_outputs(x_seen, x_val, y_val, y_test, corruption, lin)
     outputs["denoiser"] = reconstruct(model, y_test.astype(np.float32)).astype(np.float64)
     metrics = {f"psnr_{name}": psnr_of(x_test, out) for name, out in outputs.items()}
     return metrics | {"pca_k": k, "noise": noise, "outputs": outputs, "y_test": y_test}

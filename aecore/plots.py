@@ -248,3 +248,44 @@ def line_projection(points, direction, center=None, ax=None, title=None):
     ax.set_aspect("equal", adjustable="box")  # right angles look right
     label = f"summed squared error {sse:.3f}"
     return _finish(ax, "$x_1$", "$x_2$", f"{title}\n{label}" if title else label, legend=True)
+
+
+def vector_fields(points, fields: dict, title=None, scale=None):
+    """One panel per ``{label: (n, 2) vectors}``, arrows drawn at the ``(n, 2)`` ``points``.
+
+    Used in Chapter 6 to set a learned denoiser's residual beside the exact score.
+    """
+    plt = _plt()
+    points = np.asarray(points, dtype=float)
+    fig, axes = plt.subplots(1, len(fields), figsize=(3.8 * len(fields), 3.8), squeeze=False)
+    for ax, (label, vectors) in zip(axes[0], fields.items()):
+        v = np.asarray(vectors, dtype=float)
+        v = v / (np.linalg.norm(v, axis=1, keepdims=True) + 1e-12)  # directions only
+        ax.quiver(points[:, 0], points[:, 1], v[:, 0], v[:, 1], angles="xy", scale=scale or 25,
+                  width=0.004, color="C0")
+        ax.set_aspect("equal", adjustable="box")
+        ax.set_title(label, fontsize=11)
+    if title:
+        fig.suptitle(title, fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def point_clouds(clouds: dict, centers=None, title=None, lim=3.2):
+    """One scatter panel per ``{label: (n, 2) points}``, with optional ``centers`` marked by crosses."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(clouds), figsize=(3.3 * len(clouds), 3.4), squeeze=False)
+    for ax, (label, pts) in zip(axes[0], clouds.items()):
+        pts = np.asarray(pts, dtype=float)
+        ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.4, color="C0")
+        if centers is not None:
+            c = np.asarray(centers, dtype=float)
+            ax.scatter(c[:, 0], c[:, 1], marker="x", s=60, color="C3")
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal", adjustable="box")
+        ax.set_title(label, fontsize=10)
+    if title:
+        fig.suptitle(title, fontsize=12)
+    fig.tight_layout()
+    return fig
