@@ -440,7 +440,7 @@ class PointDenoiser(nn.Module):
         return self.decoder(self.encoder(x))
 
 
-def train_point_denoisers(x_train: np.ndarray, sigmas, num_epochs: int = 40, seed: int = 0,
+def train_point_denoisers(x_train: np.ndarray, sigmas, num_epochs: int = 100, seed: int = 0,
                           progress: bool = True) -> dict:
     """One :class:`PointDenoiser` per noise level, trained by ``fit`` with fresh Gaussian noise."""
     config = FitConfig(num_epochs=num_epochs, batch_size=256, lr=3e-3, warmup=0.1, seed=seed,
@@ -454,22 +454,24 @@ def train_point_denoisers(x_train: np.ndarray, sigmas, num_epochs: int = 40, see
     return models
 
 
-def annealed_langevin(score_fns: dict, n: int = 2000, steps: int = 30, eta: float = 0.1,
-                      start_std: float = 3.0, seed: int = 0) -> np.ndarray:
+def annealed_langevin(score_fns: dict, n: int = 2000, steps: int = 60, step_scale: float = 0.2,
+                      start_std: float = 3.0, seed: int = 0,
+                      denoise_last: bool = True) -> np.ndarray:
     """Annealed Langevin dynamics (Song and Ermon, 2019), from wide noise down the noise levels.
 
     ``score_fns`` maps each ``sigma`` to a function ``y -> score (N, 2)``. At each level,
     largest first, ``steps`` updates ``y += a / 2 * score(y) + sqrt(a) * e`` with step
-    ``a = eta * sigma^2``. Ends with one denoising step at the smallest level (Tweedie).
+    ``a = step_scale * sigma^2``. Ends with one denoising step at the smallest level (Tweedie's
+    formula), unless ``denoise_last`` is false.
     """
     rng = np.random.default_rng(seed)
     y = start_std * rng.standard_normal((n, 2))
     sigmas = sorted(score_fns, reverse=True)
     for sigma in sigmas:
-        a = eta * sigma**2
+        a = step_scale * sigma**2
         for _ in range(steps):
             y = y + a / 2 * score_fns[sigma](y) + math.sqrt(a) * rng.standard_normal(y.shape)
-    return y + sigmas[-1] ** 2 * score_fns[sigmas[-1]](y)
+    return y + sigmas[-1] ** 2 * score_fns[sigmas[-1]](y) if denoise_last else y
 
 
 def learned_score(model: nn.Module, sigma: float):

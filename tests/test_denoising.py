@@ -116,7 +116,7 @@ def test_annealed_langevin_with_the_exact_score_finds_the_weights():
     mix = Mixture2D()
     sigmas = (3.0, 1.5, 0.8, 0.4, 0.2, 0.1, 0.05)
     exact = {s: (lambda y, s=s: mix.score(y, s)) for s in sigmas}
-    samples = annealed_langevin(exact, steps=60, eta=0.2, start_std=3.0)
+    samples = annealed_langevin(exact, steps=60, step_scale=0.2, start_std=3.0)
     assert np.abs(mix.mode_fractions(samples) - mix.weights).sum() / 2 < 0.05
 
 
@@ -201,3 +201,33 @@ def test_cli_bad_noise_exits_2_in_a_subprocess():
     run = subprocess.run([sys.executable, "-m", "aecore", "denoise", "--data", "digits", "--noise",
                           "gaussian:-1"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and run.stderr.startswith("error:") and not run.stdout
+
+
+CONV = """
+import json, sys, torch
+torch.set_num_threads(int(sys.argv[1]))
+from aecore import denoising as dn
+from aecore.conv_experiment import checkpoint_path, load_conv_checkpoint, load_split
+model, settings, record = load_conv_checkpoint(checkpoint_path(dn.CONV_CHECKPOINT))
+r = dn.conv_denoise_metrics(model, load_split(settings), settings, record["metrics"]["noise"])
+print(json.dumps({k: v for k, v in r.items() if k.startswith("psnr") or k == "pca_k"}))
+"""
+
+
+def test_the_conv_denoiser_checkpoint_gives_its_record_back_under_1_and_2_threads():
+    """Chapter 6 loads this checkpoint; its recorded test PSNRs come back to 1e-6 dB."""
+    from aecore.conv_experiment import checkpoint_path
+    from aecore.denoising import CONV_CHECKPOINT
+
+    record = json.loads(checkpoint_path(CONV_CHECKPOINT + ".json").read_text())
+    assert record["command"].startswith("aecore denoise --data pokemon --model conv")
+    for n in (1, 2):
+        env = dict(os.environ, OMP_NUM_THREADS=str(n), OPENBLAS_NUM_THREADS=str(n),
+                   MKL_NUM_THREADS=str(n))
+        run = subprocess.run([sys.executable, "-c", CONV, str(n)], env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr[-2000:]
+        got = json.loads(run.stdout.strip().splitlines()[-1])
+        assert got["pca_k"] == record["metrics"]["pca_k"]
+        for key, value in got.items():
+            assert abs(value - record["metrics"][key]) < 1e-6, (n, key, value)
