@@ -229,6 +229,58 @@ def _run_denoise(args) -> dict:
     return {k: v for k, v in result.items() if k not in ("outputs", "y_test", "denoiser", "history")}
 
 
+def _add_anomaly(sub) -> None:
+    p = sub.add_parser("anomaly", help="anomaly detection: the autoencoder against PCA, KDE, "
+                       "one-class SVM and Isolation Forest, ROC AUC in % (Chapter 8)")
+    p.add_argument("--data", required=True, help="'digits' or a .npy/.csv file with one sample per row")
+    p.add_argument("--labels", default=None, help="with a file: .npy/.csv with one 0/1 label per row "
+                   "(1 = anomaly)")
+    p.add_argument("--protocol", choices=["one-normal", "one-anomaly"], default="one-anomaly",
+                   help="digits: one class normal, or one class the anomaly (default: one-anomaly)")
+    p.add_argument("--classes", default=None, help="digits: comma-separated classes (default: 0,...,9)")
+    p.add_argument("--seeds", type=_positive_int, default=3, help="digits: seeds (default: 3)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.set_defaults(func=_run_anomaly, output=_print_anomaly)
+
+
+def _run_anomaly(args) -> dict:
+    from aecore import anomaly
+
+    if args.data == "digits":
+        if args.labels is not None:
+            raise AecoreError("--labels belongs to --data FILE (Digits has its classes)")
+        classes = anomaly.parse_classes(args.classes)  # bad lists fail before any work
+        result = anomaly.run_protocol(args.protocol, classes, args.seeds, progress=not args.json)
+        for entry in result["methods"].values():
+            entry.pop("auc")
+        return result
+    from aecore.data import read_matrix
+
+    if args.labels is None:
+        raise AecoreError("--data FILE needs --labels FILE: one 0/1 label per row (1 = anomaly)")
+    x, labels = read_matrix(args.data), anomaly.read_labels(args.labels)
+    anomaly.check_labels(labels, len(x))  # before any training
+    return dict(anomaly.run_matrix(x, labels), data=args.data)
+
+
+def _print_anomaly(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result))
+        return
+    if "protocol" not in result:
+        print(f"{result['data']}: trained on {result['n_train']} normal rows, scored "
+              f"{result['n_test']} rows ({result['n_anomalies']} anomalies); ROC AUC in %")
+        for name, entry in result["methods"].items():
+            print(f"{name:<12} {entry['auc']:6.1f}")
+        return
+    classes = result["classes"]
+    print(f"digits, {result['protocol']}, {result['seeds']} seed(s): ROC AUC in % on test rows")
+    print(f"{'method':<12}" + "".join(f"{c:>6}" for c in classes) + "    mean    std")
+    for name, entry in result["methods"].items():
+        cells = "".join(f"{entry['per_class'][str(c)]:6.1f}" for c in classes)
+        print(f"{name:<12}{cells}  {entry['mean']:6.1f}  {entry['std']:5.2f}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser with every subcommand registered."""
     parser = _Parser(prog="aecore", description="Experiments from 'Autoencoders from First Principles'.")
@@ -237,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_sweep(sub)
     _add_denoise(sub)
+    _add_anomaly(sub)
     return parser
 
 
