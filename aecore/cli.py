@@ -74,7 +74,10 @@ def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a PyTorch autoencoder (Chapter 2) and compare it with PCA")
     p.add_argument("--data", required=True, help="'digits' or a .npy/.csv file with one sample per row in [0, 1]; "
                    "for --model conv: 'pokemon' or a folder of images")
-    p.add_argument("--model", choices=["mlp", "conv"], default="mlp", help="model family (default: mlp)")
+    p.add_argument("--model", choices=["mlp", "conv", "vae"], default="mlp", help="model family (default: mlp); "
+                   "vae: Chapter 7's variational autoencoder, scored on held-out data against probabilistic PCA")
+    p.add_argument("--beta", type=_float, default=None, help="--model vae: weight of the KL term (default: 1)")
+    p.add_argument("--linear", action="store_true", help="--model vae: the linear VAE (its optimum is PPCA)")
     p.add_argument("--size", type=_positive_int, default=64, help="--model conv: image side in pixels (default: 64)")
     p.add_argument("--latent", type=_int, required=True, help="latent size (1 <= k < number of features)")
     p.add_argument("--epochs", type=_int, default=None, help="training epochs (default: the chapter's; "
@@ -94,6 +97,10 @@ PLAIN_NEEDS_CONV = "--plain belongs to --model conv (the conv autoencoder withou
 
 
 def _run_train(args) -> dict:
+    if args.model == "vae":
+        return _run_train_vae(args)
+    if args.beta is not None or args.linear:
+        raise AecoreError("--beta and --linear belong to --model vae")
     if args.model == "conv":
         return _run_train_conv(args)
     if args.plain:
@@ -112,6 +119,34 @@ def _run_train(args) -> dict:
     if args.save:
         save_run(args.save, run, config, data=args.data)
     return dict(run.metrics, checkpoint=args.save)
+
+
+def _run_train_vae(args) -> dict:
+    """``aecore train --model vae``: the experiment function Chapter 7 calls."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from aecore import vae
+
+    if args.plain or args.save:
+        raise AecoreError("--plain and --save do not apply to --model vae")
+    if args.data == "pokemon" or Path(args.data).is_dir():
+        raise AecoreError("--model vae trains on rows (digits or a .npy/.csv file); images are not "
+                          "supported yet")
+    beta = vae.check_beta(1.0 if args.beta is None else args.beta)
+    if args.latent < 1:
+        raise AecoreError(f"latent size must be a whole number of at least 1; got {args.latent}")
+    settings = replace(vae.VAESettings(), latent_dim=args.latent, beta=beta, seed=args.seed)
+    settings = settings.for_linear() if args.linear else settings
+    given = {"num_epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
+    settings = replace(settings, **{k: v for k, v in given.items() if v is not None})
+    settings.fit_config()  # bad epochs, batch size or rate fail before the data is read
+    if args.device not in ("auto", "cpu"):
+        raise AecoreError("--model vae trains on the CPU (a small MLP); leave --device out")
+    split = vae.load_vae_split(args.data, seed=args.seed)
+    vae.check_vae_latent(args.latent, split.x_train.shape[1])
+    result = vae.vae_experiment(split, settings, progress=not args.json)
+    return {k: v for k, v in result.items() if k not in ("history", "trained")}
 
 
 def _run_train_conv(args) -> dict:

@@ -200,7 +200,7 @@ def evaluate(model: nn.Module, x, batch_size: int = 4096, loss_fn=nn.functional.
 
 
 def fit(model: nn.Module, x_train, x_val=None, config: FitConfig | None = None,
-        loss_fn=nn.functional.mse_loss, callbacks=(), corrupt=None) -> History:
+        loss_fn=nn.functional.mse_loss, callbacks=(), corrupt=None, raw_output: bool = False) -> History:
     """Train ``model`` to reconstruct ``x_train`` with Adam(W); returns a :class:`History`.
 
     Each epoch shuffles the rows with a generator seeded by ``config.seed`` (so the same seed
@@ -215,6 +215,9 @@ def fit(model: nn.Module, x_train, x_val=None, config: FitConfig | None = None,
     generator seeded by ``config.seed + 1``; the clean batch stays the target, so the model learns
     to denoise. The validation inputs are corrupted once, with a generator seeded by
     ``config.seed + 2``, and scored against the clean ``x_val``.
+    With ``raw_output=True`` the model may return anything (a VAE returns its code's mean and
+    variance too) and ``loss_fn(output, x)`` receives it as it is; the shape check is skipped
+    (see :mod:`aecore.vae`).
 
     Args:
         model: maps a batch ``x`` to ``x_hat`` of the same shape; moved to the device.
@@ -227,7 +230,8 @@ def fit(model: nn.Module, x_train, x_val=None, config: FitConfig | None = None,
     model.to(device)
     x_train = as_tensor(x_train, device, "x_train")
     x_val = None if x_val is None else as_tensor(x_val, device, "x_val")
-    _check_model_takes(model, x_train, "x_train")
+    if not raw_output:
+        _check_model_takes(model, x_train, "x_train")
     if x_val is not None and x_val.shape[1:] != x_train.shape[1:]:
         raise AecoreError(f"x_val rows have shape {tuple(x_val.shape[1:])} but x_train rows "
                           f"{tuple(x_train.shape[1:])}; both must come from the same data")
@@ -267,7 +271,7 @@ def fit(model: nn.Module, x_train, x_val=None, config: FitConfig | None = None,
                 x_in = x if corrupt is None else corrupt(x, noise)  # the clean x stays the target
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                     x_hat = model(x_in)
-                    loss = loss_fn(x_hat.float(), x)
+                    loss = loss_fn(x_hat if raw_output else x_hat.float(), x)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
