@@ -289,3 +289,22 @@ def point_clouds(clouds: dict, centers=None, title=None, lim=3.2):
         fig.suptitle(title, fontsize=12)
     fig.tight_layout()
     return fig
+
+
+def grouped_bars(groups, values: dict, xlabel="", ylabel="", title=None, ax=None, ylim=None):
+    """Bars grouped by ``groups`` (x ticks), one colour per key of ``values`` ``{label: heights}``.
+
+    Typical use: per-class ROC AUC of several detectors, ``grouped_bars(range(10), aucs)``.
+    """
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.4))
+    groups = list(groups)
+    width = 0.8 / len(values)
+    for i, (label, heights) in enumerate(values.items()):
+        ax.bar(np.arange(len(groups)) + (i - (len(values) - 1) / 2) * width, heights, width,
+               label=label)
+    ax.set_xticks(np.arange(len(groups)), [str(g) for g in groups])
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    return _finish(ax, xlabel, ylabel, title, legend=True)
