@@ -99,6 +99,7 @@ def _show(cell):
     else:
         meta.pop("tags", None)
     meta.pop("cellView", None)
+    meta.pop("mystnb", None)  # the book's "Show solution" button label
     jupyter = meta.get("jupyter", {})
     jupyter.pop("source_hidden", None)
     jupyter.pop("outputs_hidden", None)
