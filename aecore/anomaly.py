@@ -126,6 +126,15 @@ def parse_classes(text: str | None) -> tuple:
     return classes
 
 
+def split_indices(classes, seed: int = 0) -> tuple:
+    """Row indices ``(train, val, test)``: 49/21/30%, stratified by class, seeded."""
+    idx = np.arange(len(classes))
+    rest, test = train_test_split(idx, test_size=0.3, random_state=seed, stratify=classes)
+    train, val = train_test_split(rest, test_size=0.3, random_state=seed,
+                                  stratify=classes[rest])
+    return train, val, test
+
+
 def protocol_split(x, classes, protocol: str, cls: int, seed: int = 0) -> AnomalySplit:
     """Split rows 49/21/30 (train/val/test, stratified by class, seeded); keep normal training rows.
 
@@ -135,10 +144,7 @@ def protocol_split(x, classes, protocol: str, cls: int, seed: int = 0) -> Anomal
     """
     if protocol not in PROTOCOLS:
         raise AecoreError(f"protocol must be one of {', '.join(PROTOCOLS)}; got '{protocol}'")
-    idx = np.arange(len(x))
-    rest, test = train_test_split(idx, test_size=0.3, random_state=seed, stratify=classes)
-    train, val = train_test_split(rest, test_size=0.3, random_state=seed,
-                                  stratify=classes[rest])
+    train, val, test = split_indices(classes, seed)
     anomalous = (classes != cls) if protocol == "one-normal" else (classes == cls)
     train = train[~anomalous[train]]
     return AnomalySplit(x[train], x[val], anomalous[val].astype(int), x[test],
@@ -167,7 +173,7 @@ class DetectorSettings:
     pca_k: int = 8
     kde_bandwidth: float = 0.3
     ocsvm_nu: float = 0.5  # scikit-learn's default
-    ocsvm_gamma: float = 16.0  # times scikit-learn's 'scale', 1 / (d * variance)
+    ocsvm_gamma: float = 64.0  # times scikit-learn's 'scale', 1 / (d * variance)
     iforest_trees: int = 100
     latent_dim: int = 64
     ae_score: str = "combined"  # 'recon', 'code' or 'combined'
