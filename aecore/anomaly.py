@@ -227,7 +227,7 @@ class AEDetector:
         from aecore.denoising import Gaussian
 
         config = MLPConfig().with_fit(num_epochs=settings.num_epochs, seed=seed,
-                                      progress=False, device="cpu", num_threads=None)
+                                      progress=False, device="cpu")  # 1 thread, as Chapter 2
         model = build_mlp(x_train, settings.latent_dim, config)
         corrupt = Gaussian(settings.noise) if settings.noise > 0 else None
         fit(model, x_train, None, config.fit, corrupt=corrupt)

@@ -108,7 +108,7 @@ def _cli(*args):
 
 
 def test_cli_digits_json():
-    out = _cli("--data", "digits", "--protocol", "one-anomaly", "--classes", "1",
+    out = _cli("--data", "digits", "--protocol", "one-normal", "--classes", "1",
                "--seeds", "1", "--json")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
