@@ -68,6 +68,10 @@ def test_has_exercises_with_hidden_solutions(path):
         assert "hide-cell" in meta["tags"], f"{path.name} cell {i}: a solution is folded in the book"
         assert meta.get("jupyter", {}).get("source_hidden"), f"{path.name} cell {i}: folded in JupyterLab"
         assert "### BEGIN SOLUTION" in src and "### END SOLUTION" in src, f"{path.name} cell {i}: markers"
+        exercise = re.match(r"# @title Solution to (Exercise \d+)", src)
+        assert exercise, f"{path.name} cell {i}: first line '# @title Solution to Exercise N ...'"
+        label = meta.get("mystnb", {}).get("code_prompt_show")
+        assert label == f"Show solution to {exercise[1]}", f"{path.name} cell {i}: the book's fold label"
         after = [c for c in cells[i + 1:] if c["cell_type"] == "code"][:1]
         assert after and "self-check" in after[0]["metadata"].get("tags", []), \
             f"{path.name} cell {i}: the next code cell after a solution is its self-check"
