@@ -198,26 +198,29 @@ class PPCA:
         w = u[:, :latent_dim] * np.sqrt(np.maximum(lam[:latent_dim] - tau2, 0.0))
         return cls(mu, w, tau2)
 
-    def log_likelihood(self, x) -> float:
-        """Mean ``log p(x)`` over the rows of ``x``, in nats per image."""
-        return gaussian_marginal_log_likelihood(x, self.mu, self.w, self.tau2)
+    def log_likelihood(self, x, per_image: bool = False):
+        """Mean ``log p(x)`` over the rows of ``x``, in nats per image (or one per row)."""
+        return gaussian_marginal_log_likelihood(x, self.mu, self.w, self.tau2, per_image)
 
 
-def gaussian_marginal_log_likelihood(x, mu, w, tau2: float) -> float:
-    """Mean log N(x; mu, W W^T + tau2 I) over rows: the exact likelihood of a linear decoder."""
+def gaussian_marginal_log_likelihood(x, mu, w, tau2: float, per_image: bool = False):
+    """Mean log N(x; mu, W W^T + tau2 I) over rows: the exact likelihood of a linear decoder
+    (``per_image=True``: one value per row)."""
     x = np.asarray(x, dtype=np.float64)
     cov = w @ w.T + tau2 * np.eye(len(mu))
     _, logdet = np.linalg.slogdet(cov)
     diff = x - mu
     maha = np.einsum("ij,ij->i", diff, np.linalg.solve(cov, diff.T).T)
-    return float(np.mean(-0.5 * (len(mu) * LOG_2PI + logdet + maha)))
+    values = -0.5 * (len(mu) * LOG_2PI + logdet + maha)
+    return values if per_image else float(np.mean(values))
 
 
-def linear_vae_log_likelihood(model: VAE, x) -> float:
+def linear_vae_log_likelihood(model: VAE, x, per_image: bool = False):
     """The exact held-out log-likelihood of a linear VAE's decoder (its marginal is Gaussian)."""
     w = model.decoder.weight.detach().double().numpy()
     b = model.decoder.bias.detach().double().numpy()
-    return gaussian_marginal_log_likelihood(x, b, w, float(model.log_tau2.detach().exp()))
+    return gaussian_marginal_log_likelihood(x, b, w, float(model.log_tau2.detach().exp()),
+                                            per_image)
 
 
 def check_vae_latent(latent_dim, n_features: int) -> int:
