@@ -12,6 +12,10 @@ Modules (dependencies point one way, top to bottom):
   experiments, shared with the command line (Chapters 2, 4 and 5).
 - ``aecore.latent``, ``aecore.sliders``, ``aecore.explorer`` -- latent-space tools, live sliders and
   the kernel-free latent explorer (Chapter 3).
+- ``aecore.denoising``, ``aecore.vae``, ``aecore.anomaly`` -- corruptions, Wiener filter and score
+  sampling (Chapter 6); the variational autoencoder, its bounds and probabilistic PCA (Chapter 7);
+  anomaly scores, baselines and protocols (Chapter 8).
+- ``aecore.exercises`` -- the self-checks that follow every exercise.
 - ``aecore.plots``   -- figures used by the chapters.
 - ``aecore.cli``     -- the ``aecore`` command line.
 
