@@ -259,10 +259,11 @@ def line_projection(points, direction, center=None, ax=None, title=None):
     return _finish(ax, "$x_1$", "$x_2$", f"{title}\n{label}" if title else label, legend=True)
 
 
-def vector_fields(points, fields: dict, title=None, scale=None):
+def vector_fields(points, fields: dict, title=None, scale=None, centers=None, width=0.004):
     """One panel per ``{label: (n, 2) vectors}``, arrows drawn at the ``(n, 2)`` ``points``.
 
-    Used in Chapter 6 to set a learned denoiser's residual beside the exact score.
+    Used in Chapter 6 to set a learned denoiser's residual beside the exact score. Optional
+    ``centers`` are marked by crosses; ``width`` is the arrows' shaft width (axes fraction).
     """
     plt = _plt()
     points = np.asarray(points, dtype=float)
@@ -271,7 +272,10 @@ def vector_fields(points, fields: dict, title=None, scale=None):
         v = np.asarray(vectors, dtype=float)
         v = v / (np.linalg.norm(v, axis=1, keepdims=True) + 1e-12)  # directions only
         ax.quiver(points[:, 0], points[:, 1], v[:, 0], v[:, 1], angles="xy", scale=scale or 25,
-                  width=0.004, color="C0")
+                  width=width, color="C0")
+        if centers is not None:
+            c = np.asarray(centers, dtype=float)
+            ax.scatter(c[:, 0], c[:, 1], marker="x", s=80, linewidths=2.5, color="C3", zorder=3)
         ax.set_aspect("equal", adjustable="box")
         ax.set_title(label, fontsize=11)
     if title:
@@ -280,11 +284,18 @@ def vector_fields(points, fields: dict, title=None, scale=None):
     return fig
 
 
-def point_clouds(clouds: dict, centers=None, title=None, lim=3.2):
-    """One scatter panel per ``{label: (n, 2) points}``, with optional ``centers`` marked by crosses."""
+def point_clouds(clouds: dict, centers=None, title=None, lim=3.2, ncols=None):
+    """One scatter panel per ``{label: (n, 2) points}``, with optional ``centers`` marked by crosses.
+
+    ``ncols`` panels per row (default: all in one row).
+    """
     plt = _plt()
-    fig, axes = plt.subplots(1, len(clouds), figsize=(3.3 * len(clouds), 3.4), squeeze=False)
-    for ax, (label, pts) in zip(axes[0], clouds.items()):
+    ncols = ncols or len(clouds)
+    nrows = -(-len(clouds) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 3.4 * nrows), squeeze=False)
+    for ax in axes.flat[len(clouds):]:
+        ax.axis("off")
+    for ax, (label, pts) in zip(axes.flat, clouds.items()):
         pts = np.asarray(pts, dtype=float)
         ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.4, color="C0")
         if centers is not None:
