@@ -237,7 +237,7 @@ class DenoiseSettings:
 
 def train_denoiser(x_train, x_val, corruption, settings: DenoiseSettings = DenoiseSettings(),
                    progress: bool = True, once: bool = False):
-    """An :class:`MLPAutoencoder` trained to map ``corruption(x)`` to ``x``; ``(model, history)``.
+    """An :class:`~aecore.models.MLPAutoencoder` trained to map ``corruption(x)`` to ``x``; ``(model, history)``.
 
     ``corruption=None`` trains a plain autoencoder. ``once=True`` corrupts the training set a
     single time (seed ``settings.seed + 3``) and trains on those fixed noisy copies instead of
