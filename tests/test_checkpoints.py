@@ -7,9 +7,6 @@ decided differently on another machine.
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -42,15 +39,8 @@ def test_the_chapter_checkpoints_are_all_shipped():
 
 
 @pytest.fixture(scope="module")
-def by_threads():
-    out = {}
-    for n in (1, 2):
-        env = dict(os.environ, OMP_NUM_THREADS=str(n), OPENBLAS_NUM_THREADS=str(n), MKL_NUM_THREADS=str(n))
-        run = subprocess.run([sys.executable, "-c", SCRIPT, str(n), *SHIPPED], env=env, capture_output=True,
-                             text=True, timeout=900)
-        assert run.returncode == 0, run.stderr[-2000:]
-        out[n] = json.loads(run.stdout.strip().splitlines()[-1])
-    return out
+def by_threads(run_with_threads):
+    return {n: run_with_threads(SCRIPT, n, *SHIPPED, timeout=900) for n in (1, 2)}
 
 
 @pytest.mark.parametrize("name", SHIPPED)

@@ -2,7 +2,6 @@
 formulas, the exact 2-D score, thread independence, and one `error:` line for bad noise specs."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -142,16 +141,9 @@ print(json.dumps({k: r[k] for k in ("psnr_denoiser", "psnr_wiener", "psnr_pca")}
 """
 
 
-def test_results_do_not_depend_on_the_thread_count():
+def test_results_do_not_depend_on_the_thread_count(run_with_threads):
     """A small denoiser trained with 1 and with 2 torch/BLAS threads: the same PSNRs to 1e-3 dB."""
-    out = {}
-    for n in (1, 2):
-        env = dict(os.environ, OMP_NUM_THREADS=str(n), OPENBLAS_NUM_THREADS=str(n),
-                   MKL_NUM_THREADS=str(n))
-        run = subprocess.run([sys.executable, "-c", THREADS, str(n)], env=env,
-                             capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, run.stderr[-2000:]
-        out[n] = json.loads(run.stdout.strip().splitlines()[-1])
+    out = {n: run_with_threads(THREADS, n, timeout=300) for n in (1, 2)}
     for key in out[1]:
         assert abs(out[1][key] - out[2][key]) < 1e-3, (key, out)
 
@@ -214,7 +206,7 @@ print(json.dumps({k: v for k, v in r.items() if k.startswith("psnr") or k == "pc
 """
 
 
-def test_the_conv_denoiser_checkpoint_gives_its_record_back_under_1_and_2_threads():
+def test_the_conv_denoiser_checkpoint_gives_its_record_back_under_1_and_2_threads(run_with_threads):
     """Chapter 6 loads this checkpoint; its recorded test PSNRs come back to 1e-6 dB."""
     from aecore.conv_experiment import checkpoint_path
     from aecore.denoising import CONV_CHECKPOINT
@@ -222,12 +214,7 @@ def test_the_conv_denoiser_checkpoint_gives_its_record_back_under_1_and_2_thread
     record = json.loads(checkpoint_path(CONV_CHECKPOINT + ".json").read_text())
     assert record["command"].startswith("aecore denoise --data pokemon --model conv")
     for n in (1, 2):
-        env = dict(os.environ, OMP_NUM_THREADS=str(n), OPENBLAS_NUM_THREADS=str(n),
-                   MKL_NUM_THREADS=str(n))
-        run = subprocess.run([sys.executable, "-c", CONV, str(n)], env=env,
-                             capture_output=True, text=True, timeout=600)
-        assert run.returncode == 0, run.stderr[-2000:]
-        got = json.loads(run.stdout.strip().splitlines()[-1])
+        got = run_with_threads(CONV, n, timeout=600)
         assert got["pca_k"] == record["metrics"]["pca_k"]
         for key, value in got.items():
             assert abs(value - record["metrics"][key]) < 1e-6, (n, key, value)

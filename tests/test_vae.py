@@ -4,7 +4,6 @@ fit training a VAE without a second loop, thread independence, one `error:` line
 
 import json
 import math
-import os
 import subprocess
 import sys
 
@@ -115,16 +114,9 @@ print(json.dumps({k: v for k, v in vae_scores(model, s.x_val, 32).items()
 """
 
 
-def test_results_do_not_depend_on_the_thread_count():
+def test_results_do_not_depend_on_the_thread_count(run_with_threads):
     """A small VAE trained with 1 and with 2 torch/BLAS threads: the same scores to 1e-3 nats."""
-    out = {}
-    for n in (1, 2):
-        env = dict(os.environ, OMP_NUM_THREADS=str(n), OPENBLAS_NUM_THREADS=str(n),
-                   MKL_NUM_THREADS=str(n))
-        run = subprocess.run([sys.executable, "-c", THREADS, str(n)], env=env,
-                             capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, run.stderr[-2000:]
-        out[n] = json.loads(run.stdout.strip().splitlines()[-1])
+    out = {n: run_with_threads(THREADS, n, timeout=300) for n in (1, 2)}
     for key in out[1]:
         assert abs(out[1][key] - out[2][key]) < 1e-3, (key, out)
 
