@@ -73,12 +73,13 @@ def _float(text: str) -> float:
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a PyTorch autoencoder (Chapter 2) and compare it with PCA")
     p.add_argument("--data", required=True, help="'digits' or a .npy/.csv file with one sample per row in [0, 1]; "
-                   "for --model conv: 'pokemon' or a folder of images")
+                   "for --model conv or vae: 'pokemon' or a folder of images")
     p.add_argument("--model", choices=["mlp", "conv", "vae"], default="mlp", help="model family (default: mlp); "
                    "vae: Chapter 7's variational autoencoder, scored on held-out data against probabilistic PCA")
     p.add_argument("--beta", type=_float, default=None, help="--model vae: weight of the KL term (default: 1)")
     p.add_argument("--linear", action="store_true", help="--model vae: the linear VAE (its optimum is PPCA)")
-    p.add_argument("--size", type=_positive_int, default=64, help="--model conv: image side in pixels (default: 64)")
+    p.add_argument("--size", type=_positive_int, default=64, help="--model conv or vae with images: image side "
+                   "in pixels (default: 64)")
     p.add_argument("--latent", type=_int, required=True, help="latent size (1 <= k < number of features)")
     p.add_argument("--epochs", type=_int, default=None, help="training epochs (default: the chapter's; "
                    "for --model conv 8, or 24 with --plain)")
@@ -88,7 +89,8 @@ def _add_train(sub) -> None:
                    "(--model conv: the species split is fixed; the seed sets the weights and the shuffling)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="default: auto")
     p.add_argument("--plain", action="store_true", help="--model conv: no linear path (the plain conv autoencoder)")
-    p.add_argument("--save", metavar="CKPT", default=None, help="save the trained model to this checkpoint file")
+    p.add_argument("--save", metavar="CKPT", default=None, help="save the trained model to this checkpoint file "
+                   "(with a .json record beside it)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(func=_run_train)
 
@@ -122,31 +124,57 @@ def _run_train(args) -> dict:
 
 
 def _run_train_vae(args) -> dict:
-    """``aecore train --model vae``: the experiment function Chapter 7 calls."""
+    """``aecore train --model vae``: the experiment functions Chapter 7 calls."""
     from dataclasses import replace
     from pathlib import Path
 
     from aecore import vae
 
-    if args.plain or args.save:
-        raise AecoreError("--plain and --save do not apply to --model vae")
-    if args.data == "pokemon" or Path(args.data).is_dir():
-        raise AecoreError("--model vae trains on rows (digits or a .npy/.csv file); images are not "
-                          "supported yet")
+    if args.plain:
+        raise AecoreError("--plain belongs to --model conv (the conv autoencoder without its linear path)")
     beta = vae.check_beta(1.0 if args.beta is None else args.beta)
     if args.latent < 1:
         raise AecoreError(f"latent size must be a whole number of at least 1; got {args.latent}")
+    given = {"num_epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.data == "pokemon" or Path(args.data).is_dir():
+        return _run_train_conv_vae(args, beta, given)
+    if args.save:
+        raise AecoreError("--save belongs to images (--data pokemon or a folder); the Digits VAE "
+                          "trains in seconds")
     settings = replace(vae.VAESettings(), latent_dim=args.latent, beta=beta, seed=args.seed)
     settings = settings.for_linear() if args.linear else settings
-    given = {"num_epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
-    settings = replace(settings, **{k: v for k, v in given.items() if v is not None})
+    settings = replace(settings, **given)
     settings.fit_config()  # bad epochs, batch size or rate fail before the data is read
     if args.device not in ("auto", "cpu"):
-        raise AecoreError("--model vae trains on the CPU (a small MLP); leave --device out")
+        raise AecoreError("--model vae on rows trains on the CPU (a small MLP); leave --device out")
     split = vae.load_vae_split(args.data, seed=args.seed)
     vae.check_vae_latent(args.latent, split.x_train.shape[1])
     result = vae.vae_experiment(split, settings, progress=not args.json)
     return {k: v for k, v in result.items() if k not in ("history", "trained")}
+
+
+def _run_train_conv_vae(args, beta: float, given: dict) -> dict:
+    """``aecore train --model vae --data pokemon|DIR``: Chapter 7's convolutional VAE."""
+    from dataclasses import replace
+
+    from aecore.conv_vae import ConvVAESettings, check_settings, conv_vae_experiment
+
+    if args.linear:
+        raise AecoreError("--linear belongs to rows (digits or a .npy/.csv file); images train "
+                          "the convolutional VAE")
+    settings = replace(ConvVAESettings(), data=args.data, size=args.size, latent_dim=args.latent,
+                       beta=beta, seed=args.seed, device=args.device, **given)
+    check_settings(settings)  # bad values fail before any image is read
+    command = (f"aecore train --model vae --data {args.data} --size {settings.size} "
+               f"--latent {settings.latent_dim} --beta {settings.beta:g} "
+               f"--epochs {settings.num_epochs} --batch-size {settings.batch_size} "
+               f"--lr {settings.lr:g} --seed {settings.seed} --device {args.device}"
+               + (f" --save {args.save}" if args.save else ""))
+    result = conv_vae_experiment(settings, save=args.save, command=command,
+                                 progress=not args.json)
+    result.pop("history")
+    return dict(result, checkpoint=args.save)
 
 
 def _run_train_conv(args) -> dict:

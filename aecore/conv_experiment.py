@@ -302,6 +302,10 @@ def save_conv_checkpoint(path, model: ConvAutoencoder, settings: ConvSettings, m
 def _train_command(path: Path) -> str:
     """The command that makes the checkpoint ``path``, read from its name where it is a shipped one."""
     m = re.fullmatch(r"(conv|plain)_k(\d+)_seed(\d+)\.pt", path.name)
+    v = re.fullmatch(r"vae_k(\d+)_beta([0-9.e-]+)_seed(\d+)\.pt", path.name)
+    if v is not None:
+        return (f"aecore train --data pokemon --model vae --latent {v[1]} --beta {v[2]} "
+                f"--seed {v[3]} --save {path}")
     if m is None:
         return f"aecore train --model conv --data pokemon --latent K --save {path}"
     plain = " --plain" if m[1] == "plain" else ""
@@ -309,11 +313,11 @@ def _train_command(path: Path) -> str:
             f"--save {path}")
 
 
-def load_conv_checkpoint(path, device: str = "cpu"):
-    """``(model, settings, record)`` from a checkpoint whose sha256 matches its ``.json`` record.
+def read_checked_record(path) -> dict:
+    """The ``.json`` record of checkpoint ``path``, after checking the file's sha256 against it.
 
     A missing or damaged file raises :class:`~aecore.errors.AecoreError` saying how to make it
-    again (the ``command`` in its record).
+    again (the ``command`` in its record, or the one its name implies).
     """
     path = Path(path)
     record_path = Path(f"{path}.json")
@@ -324,7 +328,17 @@ def load_conv_checkpoint(path, device: str = "cpu"):
     record = json.loads(record_path.read_text())
     if hashlib.sha256(path.read_bytes()).hexdigest() != record.get("sha256"):
         raise AecoreError(f"{path} does not match the sha256 in {record_path.name}; it is damaged or was "
-                          f"replaced: make it again with `{record.get('command', 'aecore train --model conv ...')}`")
+                          f"replaced: make it again with `{record.get('command', _train_command(path))}`")
+    return record
+
+
+def load_conv_checkpoint(path, device: str = "cpu"):
+    """``(model, settings, record)`` from a checkpoint whose sha256 matches its ``.json`` record.
+
+    A missing or damaged file raises :class:`~aecore.errors.AecoreError` saying how to make it
+    again (the ``command`` in its record).
+    """
+    record = read_checked_record(path)
     known = {f.name for f in fields(ConvSettings)}
     settings = replace(ConvSettings(), **{k: v for k, v in record["settings"].items() if k in known})
     settings = replace(settings, widths=tuple(settings.widths))

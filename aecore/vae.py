@@ -38,9 +38,13 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def gaussian_log_likelihood(x: torch.Tensor, x_hat: torch.Tensor, log_tau2: torch.Tensor) -> torch.Tensor:
-    """log N(x; x_hat, tau^2 I) per row, summed over the features (nats)."""
-    d = x.shape[1]
-    return -0.5 * (((x - x_hat) ** 2).sum(1) / log_tau2.exp() + d * (LOG_2PI + log_tau2))
+    """log N(x; x_hat, tau^2 I) per row (or image), summed over its features (nats).
+
+    Rows ``(B, D)`` or images ``(B, C, H, W)``; computed in float32 even under mixed precision.
+    """
+    d = x[0].numel()  # features per sample: D, or C * H * W
+    se = ((x.float() - x_hat.float()) ** 2).flatten(1).sum(1)  # (B,)
+    return -0.5 * (se / log_tau2.float().exp() + d * (LOG_2PI + log_tau2.float()))
 
 
 class VAEOutput(NamedTuple):
@@ -140,7 +144,7 @@ def vae_scores(model: VAE, x, num_samples: int = 256, seed: int = 0) -> dict:
     ``iwae_log_likelihood`` is ``log mean_s p(x, z_s) / q(z_s | x)`` over ``num_samples`` codes
     from q (Burda et al., 2016): a lower bound on ``log p(x)`` that tightens as the number
     grows. ``active_units`` counts latent units whose posterior mean varies over the data
-    (variance above 0.01). All in nats per image, averaged over the rows of ``x``.
+    (variance above 0.01; 0 for a single row). All in nats per image, averaged over the rows of ``x``.
     """
     x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
     was_training = model.training
@@ -166,7 +170,7 @@ def vae_scores(model: VAE, x, num_samples: int = 256, seed: int = 0) -> dict:
             "recon": float(recon.mean()), "kl": float(kl_units.sum()),
             "kl_per_unit": kl_units.tolist(),
             "iwae_log_likelihood": float(iwae.mean()), "iwae_samples": num_samples,
-            "active_units": int((mu.var(0) > 0.01).sum())}
+            "active_units": int((mu.var(0) > 0.01).sum()) if len(mu) > 1 else 0}
 
 
 @dataclass
@@ -175,32 +179,57 @@ class PPCA:
 
     ``tau2`` is the mean of the discarded eigenvalues of the training covariance and
     ``W = U_k (Lambda_k - tau^2 I)^(1/2)``: the maximum-likelihood solution, and the optimum of
-    a linear VAE with an isotropic Gaussian decoder.
+    a linear VAE with an isotropic Gaussian decoder. With more features than images (Pokemon:
+    12288 pixels, 1612 images) the top eigenvectors come from the ``n x n`` Gram matrix and the
+    likelihood from the eigenvalues, never from a ``d x d`` covariance.
 
     >>> x = np.random.default_rng(0).normal(size=(500, 3)) * [3.0, 1.0, 0.5]
     >>> round(PPCA.fit(x, 1).tau2, 2)  # the mean of the two smaller variances, near (1 + 0.25) / 2
     0.59
     """
 
-    mu: np.ndarray
-    w: np.ndarray  # (d, k)
+    mu: np.ndarray  # (d,)
+    u: np.ndarray  # (d, k): the top k eigenvectors of the training covariance
+    lam: np.ndarray  # (k,): their eigenvalues
     tau2: float
+
+    @property
+    def w(self) -> np.ndarray:
+        """``W = U_k (Lambda_k - tau^2 I)^(1/2)``, ``(d, k)``."""
+        return self.u * np.sqrt(np.maximum(self.lam - self.tau2, 0.0))
 
     @classmethod
     def fit(cls, x, latent_dim: int) -> PPCA:
-        x = check_matrix(x)
-        d = x.shape[1]
+        x = check_matrix(np.asarray(x).reshape(len(x), -1))
+        n, d = x.shape
         check_vae_latent(latent_dim, d)
         mu = x.mean(0)
-        lam, u = np.linalg.eigh(np.cov(x.T, bias=True))  # ascending
-        lam, u = lam[::-1], u[:, ::-1]
-        tau2 = float(lam[latent_dim:].mean())
-        w = u[:, :latent_dim] * np.sqrt(np.maximum(lam[:latent_dim] - tau2, 0.0))
-        return cls(mu, w, tau2)
+        a = x.astype(np.float64) - mu  # (n, d)
+        if d <= n:
+            lam, u = np.linalg.eigh(a.T @ a / n)  # the covariance, ascending
+        else:  # the Gram matrix has the same non-zero eigenvalues
+            lam, v = np.linalg.eigh(a @ a.T / n)  # (n,), (n, n)
+            if latent_dim >= n:
+                raise AecoreError(f"latent size {latent_dim} needs more than {latent_dim} "
+                                  f"training images; there are {n}")
+            u = a.T @ v / np.sqrt(n * np.maximum(lam, 1e-300))  # (d, n), unit columns
+        top = np.argsort(lam)[::-1][:latent_dim]
+        tau2 = float(((a**2).sum() / n - lam[top].sum()) / (d - latent_dim))
+        return cls(mu, u[:, top], lam[top], tau2)
 
     def log_likelihood(self, x, per_image: bool = False):
-        """Mean ``log p(x)`` over the rows of ``x``, in nats per image (or one per row)."""
-        return gaussian_marginal_log_likelihood(x, self.mu, self.w, self.tau2, per_image)
+        """Mean ``log p(x)`` over the rows of ``x``, in nats per image (or one per row).
+
+        Exact, through the eigenvalues: ``W W^T + tau^2 I`` has ``lam`` along ``U_k`` and
+        ``tau^2`` everywhere else.
+        """
+        diff = np.asarray(x, dtype=np.float64).reshape(len(x), -1) - self.mu  # (N, d)
+        d, k = diff.shape[1], len(self.lam)
+        coords = diff @ self.u  # (N, k)
+        maha = (diff**2).sum(1) / self.tau2 - (coords**2 @ (1 / self.tau2 - 1 / self.lam))
+        logdet = np.log(self.lam).sum() + (d - k) * math.log(self.tau2)
+        values = -0.5 * (d * LOG_2PI + logdet + maha)
+        return values if per_image else float(np.mean(values))
 
 
 def gaussian_marginal_log_likelihood(x, mu, w, tau2: float, per_image: bool = False):

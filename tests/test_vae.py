@@ -153,7 +153,10 @@ def test_cli_linear_reports_its_exact_likelihood(capsys, tmp_path):
     ["--latent", "2", "--beta", "abc"],
     ["--latent", "0"],
     ["--latent", "64"],
-    ["--latent", "2", "--data", "pokemon"],
+    ["--latent", "2", "--data", "pokemon", "--linear"],
+    ["--latent", "2", "--data", "pokemon", "--beta", "-1"],
+    ["--latent", "2", "--data", "pokemon", "--epochs", "0"],
+    ["--latent", "2", "--data", "pokemon", "--size", "20"],
     ["--latent", "2", "--save", "x.pt"],
     ["--latent", "2", "--data", "no_such_file.npy"],
 ])
