@@ -41,11 +41,16 @@ from pathlib import Path
 import aecore
 from aecore.conv_experiment import (checkpoint_path, load_conv_checkpoint, load_split,
                                     per_image_mse, reconstruct)
+from aecore.conv_vae import MeanDecoder, load_conv_vae_checkpoint
 probe = {"prefix": sys.prefix, "aecore": aecore.__file__, "cwd": os.getcwd(),
          "checkpoints": str(checkpoint_path("")), "val_mse": {}}
 split = None
 for path in sorted(Path(checkpoint_path("")).glob("*.pt")):
-    model, settings, record = load_conv_checkpoint(path)
+    if path.name.startswith("vae_"):  # Chapter 7's conv VAEs: MSE of g(mu(x))
+        vae_model, settings, record = load_conv_vae_checkpoint(path)
+        model = MeanDecoder(vae_model)
+    else:
+        model, settings, record = load_conv_checkpoint(path)
     split = split or load_split(settings)
     val = float(per_image_mse(split.x_val, reconstruct(model, split.x_val)).mean())
     probe["val_mse"][path.name] = [val, record["metrics"]["val_mse"]]
