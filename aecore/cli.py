@@ -98,7 +98,17 @@ def _add_train(sub) -> None:
 PLAIN_NEEDS_CONV = "--plain belongs to --model conv (the conv autoencoder without its linear path)"
 
 
+def _check_save(path) -> None:
+    """A checkpoint's folder must exist before training starts, not after minutes of it."""
+    from pathlib import Path
+
+    if path and not Path(path).parent.is_dir():
+        raise AecoreError(f"cannot save {path}: folder {Path(path).parent} does not exist; "
+                          "create it first or choose another --save path")
+
+
 def _run_train(args) -> dict:
+    _check_save(args.save)
     if args.model == "vae":
         return _run_train_vae(args)
     if args.beta is not None or args.linear:
@@ -260,6 +270,7 @@ def _add_denoise(sub) -> None:
 
 
 def _run_denoise(args) -> dict:
+    _check_save(args.save)
     from dataclasses import replace
     from pathlib import Path
 

@@ -148,6 +148,7 @@ def test_cli_trains_a_conv_vae_on_a_folder(folder, tmp_path, capsys):
     (["--latent", "3", "--device", "cuda"] if not torch.cuda.is_available()
      else ["--latent", "3", "--device", "mps"], "not available"),
     (["--latent", "300"], "latent size 300 needs more training images"),
+    (["--latent", "3", "--save", "/no/such/folder/m.pt"], "folder /no/such/folder does not exist"),
 ])
 def test_cli_bad_input_with_images_is_one_error_line(folder, capsys, argv, message):
     code = main(["train", "--model", "vae", "--data", str(folder), "--size", "16", "--json",
