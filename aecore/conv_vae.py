@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from aecore.conv import ConvAutoencoder
+from aecore.conv import ConvAutoencoder, Shift
 from aecore.conv_experiment import (evaluate_conv, load_split, read_checked_record,
                                     save_conv_checkpoint, training_images)
 from aecore.errors import AecoreError
@@ -68,7 +68,7 @@ class ConvVAE(nn.Module):
         if mean.shape != self.encoder[0].offset.shape:
             raise AecoreError(f"images of shape {tuple(mean.shape[1:])} do not fit a model built "
                               f"for {tuple(self.encoder[0].offset.shape[1:])}")
-        for shift in (self.encoder[0], *[m for m in self.decoder if hasattr(m, "sign")]):
+        for shift in (m for m in self.modules() if isinstance(m, Shift)):  # one in each map
             shift.offset.copy_(mean)
         return self
 

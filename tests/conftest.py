@@ -1,5 +1,6 @@
-"""Shared test set-up: figures render off-screen in unit tests (never in notebooks), and a helper
-that runs a script in a fresh process with a given number of threads."""
+"""Shared test set-up: figures render off-screen in unit tests (never in notebooks), a helper
+that runs a script in a fresh process with a given number of threads, a private image cache and
+a tiny folder of twelve image species for the convolutional models."""
 
 import json
 import os
@@ -7,7 +8,9 @@ import subprocess
 import sys
 
 import matplotlib
+import numpy as np
 import pytest
+from PIL import Image
 
 matplotlib.use("Agg")
 
@@ -28,3 +31,22 @@ def run_with_threads():
         return json.loads(proc.stdout.strip().splitlines()[-1])
 
     return run
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """Decoded images go to a cache in this test's own temporary folder."""
+    monkeypatch.setenv("AECORE_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def species_folder(tmp_path):
+    """Twelve 24x24 images, one species each: a coloured rectangle on white."""
+    rng = np.random.default_rng(0)
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for i in range(1, 13):
+        img = Image.new("RGB", (24, 24), "white")
+        img.paste(tuple(int(c) for c in rng.integers(0, 200, 3)), (4, 4 + i % 5, 20, 20))
+        img.save(d / f"{i}.png")
+    return d

@@ -6,7 +6,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from aecore.conv import ConvAutoencoder, conv_output_side
 from aecore.conv import LINEAR_LR_SCALE, Refine
@@ -18,21 +17,7 @@ from aecore.linear import PCA, mse
 from aecore.train import FitConfig, fit
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("AECORE_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture
-def folder(tmp_path):
-    rng = np.random.default_rng(0)
-    d = tmp_path / "imgs"
-    d.mkdir()
-    for i in range(1, 13):
-        img = Image.new("RGB", (24, 24), "white")
-        img.paste(tuple(int(c) for c in rng.integers(0, 200, 3)), (4, 4 + i % 5, 20, 20))
-        img.save(d / f"{i}.png")
-    return d
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 TINY = ConvSettings(size=16, latent_dim=4, widths=(4, 8), num_epochs=2, batch_size=8, val_fraction=0.25,
@@ -110,11 +95,11 @@ def test_psnr_and_mirrors():
     assert both.shape == (4, 3, 2, 2) and (both[2, :, :, 0] == x[0, :, :, 1]).all()
 
 
-def test_experiment_runs_fairly_and_checkpoint_round_trips(folder, tmp_path):
-    settings = replace(TINY, data=str(folder))
+def test_experiment_runs_fairly_and_checkpoint_round_trips(species_folder, tmp_path):
+    settings = replace(TINY, data=str(species_folder))
     path = tmp_path / "tiny.pt"
     result = run_conv_experiment(settings, save=path, command="test", progress=False)
-    split = split_by_species(load_images(str(folder), 16), 0.25, 0, test_fraction=0.25)
+    split = split_by_species(load_images(str(species_folder), 16), 0.25, 0, test_fraction=0.25)
     assert (result["n_train"], result["n_val"], result["n_test"]) == (len(split.x_train), 3, 3) == (6, 3, 3)
     assert result["n_train_seen"] == 12  # mirrored training species only
     x_seen = with_mirrors(split.x_train)
@@ -207,10 +192,10 @@ def test_linear_path_learns_at_its_own_rate():
     assert (model.decoder[0].branches[0][0].weight - first).abs().max() > 0.1  # the conv path moves at the full rate
 
 
-def test_cli_train_conv_prints_the_same_keys_as_other_train_runs(folder, capsys):
+def test_cli_train_conv_prints_the_same_keys_as_other_train_runs(species_folder, capsys):
     from aecore.cli import main
 
-    code = main(["train", "--model", "conv", "--data", str(folder), "--latent", "4", "--size", "16",
+    code = main(["train", "--model", "conv", "--data", str(species_folder), "--latent", "4", "--size", "16",
                  "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
@@ -224,10 +209,10 @@ def test_cli_train_conv_prints_the_same_keys_as_other_train_runs(folder, capsys)
     (["--data", "/no/such/folder", "--latent", "4"], "folder not found"),
     (["--data", "{folder}", "--latent", "4", "--size", "20"], "divisible"),
 ])
-def test_cli_train_conv_bad_input_is_one_error_line(folder, capsys, argv, message):
+def test_cli_train_conv_bad_input_is_one_error_line(species_folder, capsys, argv, message):
     from aecore.cli import main
 
-    argv = [a.replace("{folder}", str(folder)) for a in argv]
+    argv = [a.replace("{folder}", str(species_folder)) for a in argv]
     assert main(["train", "--model", "conv", "--device", "cpu", "--json", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
@@ -240,21 +225,21 @@ def test_linear_path_stays_float32_under_autocast():
     assert z.dtype == torch.float32
 
 
-def test_cli_plain_flag_and_conv_sweep(folder, capsys, tmp_path):
+def test_cli_plain_flag_and_conv_sweep(species_folder, capsys, tmp_path):
     from aecore.cli import main
 
     path = tmp_path / "plain.pt"
-    code = main(["train", "--model", "conv", "--plain", "--data", str(folder), "--latent", "3", "--size", "16",
+    code = main(["train", "--model", "conv", "--plain", "--data", str(species_folder), "--latent", "3", "--size", "16",
                  "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--json", "--save", str(path)])
     assert code == 0
     record = json.loads((tmp_path / "plain.pt.json").read_text())
     assert record["settings"]["linear_path"] is False and "--plain" in record["command"]
     capsys.readouterr()
-    assert main(["sweep", "--model", "conv", "--data", str(folder), "--latent", "2,4", "--seeds", "1", "--json"]) == 0
+    assert main(["sweep", "--model", "conv", "--data", str(species_folder), "--latent", "2,4", "--seeds", "1", "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["latent_dim"] for r in rows] == [2, 4] and all(r["model"] == "conv" for r in rows)
     assert rows[1]["pca_val_mse"] <= rows[0]["pca_val_mse"] and len(rows[0]["histories"]) == 1
-    assert main(["sweep", "--model", "conv", "--data", str(folder), "--latent", "2,40", "--json"]) == 2
+    assert main(["sweep", "--model", "conv", "--data", str(species_folder), "--latent", "2,40", "--json"]) == 2
     assert "needs more than 40 training images" in capsys.readouterr().err
 
 

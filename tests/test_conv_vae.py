@@ -8,7 +8,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from aecore.cli import main
 from aecore.conv_experiment import load_split, training_images
@@ -18,21 +17,7 @@ from aecore.errors import AecoreError
 from aecore.vae import PPCA, ELBOLoss, gaussian_kl, gaussian_marginal_log_likelihood, vae_scores
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("AECORE_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture
-def folder(tmp_path):
-    rng = np.random.default_rng(0)
-    d = tmp_path / "imgs"
-    d.mkdir()
-    for i in range(1, 13):
-        img = Image.new("RGB", (24, 24), "white")
-        img.paste(tuple(int(c) for c in rng.integers(0, 200, 3)), (4, 4 + i % 5, 20, 20))
-        img.save(d / f"{i}.png")
-    return d
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 TINY = ConvVAESettings(size=16, latent_dim=4, widths=(4, 8), refine=4, num_epochs=2,
@@ -96,8 +81,8 @@ def test_code_statistics_give_the_scale_that_whitens_the_codes():
     assert stats["posterior_sigma_mean"] == pytest.approx(np.exp(-6.0), rel=1e-6)
 
 
-def test_experiment_scores_and_checkpoint_round_trips(folder, tmp_path):
-    settings = replace(TINY, data=str(folder))
+def test_experiment_scores_and_checkpoint_round_trips(species_folder, tmp_path):
+    settings = replace(TINY, data=str(species_folder))
     path = tmp_path / checkpoint_name(4, 1.0)
     result = conv_vae_experiment(settings, save=path, command="test", progress=False)
     split = load_split(settings)
@@ -126,9 +111,9 @@ def test_experiment_scores_and_checkpoint_round_trips(folder, tmp_path):
         load_conv_vae_checkpoint(missing)
 
 
-def test_cli_trains_a_conv_vae_on_a_folder(folder, tmp_path, capsys):
+def test_cli_trains_a_conv_vae_on_a_folder(species_folder, tmp_path, capsys):
     path = tmp_path / "m.pt"
-    code = main(["train", "--model", "vae", "--data", str(folder), "--size", "16", "--latent",
+    code = main(["train", "--model", "vae", "--data", str(species_folder), "--size", "16", "--latent",
                  "3", "--epochs", "1", "--batch-size", "8", "--beta", "0.5", "--device", "cpu",
                  "--save", str(path), "--json"])
     out = json.loads(capsys.readouterr().out)
@@ -137,7 +122,7 @@ def test_cli_trains_a_conv_vae_on_a_folder(folder, tmp_path, capsys):
             "active_units", "scale_factor", "val_mse", "pca_val_mse", "checkpoint"}
     assert keys <= set(out)
     record = json.loads(path.with_name("m.pt.json").read_text())
-    assert record["command"].startswith(f"aecore train --model vae --data {folder} --size 16 "
+    assert record["command"].startswith(f"aecore train --model vae --data {species_folder} --size 16 "
                                         "--latent 3 --beta 0.5 --epochs 1")
 
 
@@ -150,8 +135,8 @@ def test_cli_trains_a_conv_vae_on_a_folder(folder, tmp_path, capsys):
     (["--latent", "300"], "latent size 300 needs more training images"),
     (["--latent", "3", "--save", "/no/such/folder/m.pt"], "folder /no/such/folder does not exist"),
 ])
-def test_cli_bad_input_with_images_is_one_error_line(folder, capsys, argv, message):
-    code = main(["train", "--model", "vae", "--data", str(folder), "--size", "16", "--json",
+def test_cli_bad_input_with_images_is_one_error_line(species_folder, capsys, argv, message):
+    code = main(["train", "--model", "vae", "--data", str(species_folder), "--size", "16", "--json",
                  *argv])
     out, err = capsys.readouterr()
     assert code == 2 and out == "" and err.startswith("error:") and err.count("\n") == 1
@@ -170,12 +155,12 @@ print(json.dumps({k: r[k] for k in ("elbo", "iwae_log_likelihood", "ppca_log_lik
 """
 
 
-def test_results_do_not_depend_on_the_thread_count(folder, run_with_threads):
+def test_results_do_not_depend_on_the_thread_count(species_folder, run_with_threads):
     """The tiny conv VAE in a process with 1 and with 2 torch/BLAS threads: the same numbers.
 
     Training uses one thread whatever the machine has (``num_threads=1``, the book's setting);
     the scoring, PPCA and the scale factor run with the process's threads.
     """
-    out = {n: run_with_threads(THREADS, n, str(folder), timeout=300) for n in (1, 2)}
+    out = {n: run_with_threads(THREADS, n, str(species_folder), timeout=300) for n in (1, 2)}
     for key in out[1]:
         assert out[1][key] == pytest.approx(out[2][key], rel=1e-4, abs=1e-4), (key, out)
