@@ -259,7 +259,7 @@ def fit(model: nn.Module, x_train, x_val=None, config: FitConfig | None = None,
         val_input = corrupt(x_val, torch.Generator().manual_seed(config.seed + 2))
     history, best_state, best_val = History(), None, float("inf")
     with _cpu_threads(config.num_threads), tqdm(range(config.num_epochs), desc="fit", unit="epoch",
-                                                 disable=not config.progress) as bar:
+                                                 mininterval=0.5, disable=not config.progress) as bar:
         model.train()
         for epoch in bar:
             start = time.perf_counter()
@@ -289,7 +289,10 @@ def fit(model: nn.Module, x_train, x_val=None, config: FitConfig | None = None,
                 history.val_loss.append(evaluate(model, val_input, loss_fn=loss_fn, target=x_val))
             history.epoch_seconds.append(time.perf_counter() - start)
             monitored = history.val_loss[-1] if x_val is not None else train_loss
-            bar.set_postfix(train=f"{train_loss:.4f}", val=f"{monitored:.4f}" if x_val is not None else "-")
+            # refresh=False: the bar redraws at most every 0.5 s, not every epoch; in Jupyter each redraw
+            # is several widget messages, and thousands of them can outrun the kernel's output queue
+            bar.set_postfix(train=f"{train_loss:.4f}", val=f"{monitored:.4f}" if x_val is not None else "-",
+                            refresh=False)
             if monitored < best_val:
                 best_val, history.best_epoch = monitored, epoch + 1
                 if config.patience is not None:
