@@ -344,4 +344,18 @@ def load_conv_checkpoint(path, device: str = "cpu"):
     settings = replace(settings, widths=tuple(settings.widths))
     model = settings.model()
     load_checkpoint(path, model)
-    return model.to(get_device(device)).eval(), settings, record
+    return ready_for_evaluation(model, device), settings, record
+
+
+def ready_for_evaluation(model: torch.nn.Module, device: str = "cpu") -> torch.nn.Module:
+    """``model`` on ``device`` in eval mode; on a CPU, its conv weights stored channels-last.
+
+    Channels-last lets oneDNN's CPU convolutions skip a layout conversion: Chapter 7's decoder
+    runs about twice as fast, with the same outputs to float32 rounding. Training keeps the
+    default layout on a CPU (``fit`` switches it on CUDA only), so trained models do not change.
+    """
+    torch_device = get_device(device)
+    model = model.to(torch_device).eval()
+    if torch_device.type == "cpu":
+        model.to(memory_format=torch.channels_last)
+    return model

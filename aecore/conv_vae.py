@@ -21,7 +21,7 @@ from torch import nn
 
 from aecore.conv import ConvAutoencoder, Shift
 from aecore.conv_experiment import (evaluate_conv, load_split, read_checked_record,
-                                    save_conv_checkpoint, training_images)
+                                    ready_for_evaluation, save_conv_checkpoint, training_images)
 from aecore.errors import AecoreError
 from aecore.train import FitConfig, fit, get_device, load_checkpoint, set_seed
 from aecore.vae import PPCA, ELBOLoss, VAEOutput, check_beta, vae_scores
@@ -237,5 +237,5 @@ def load_conv_vae_checkpoint(path, device: str = "cpu"):
     settings = replace(settings, widths=tuple(settings.widths))
     model = settings.model()
     load_checkpoint(path, model)
-    return model.to(get_device(device)).eval(), settings, record
+    return ready_for_evaluation(model, device), settings, record
 

@@ -137,6 +137,28 @@ class ELBOLoss:
         return recon + self.beta * kl.sum()
 
 
+def _log_weights(model: VAE, x: torch.Tensor, num_samples: int, seed: int):
+    """``log p(x, z_s) - log q(z_s | x)`` and ``log p(x | z_s)``, each (S, B), for S codes
+    ``z_s ~ q(z|x)`` drawn in order from one seeded generator; and the posterior ``mu, logvar``."""
+    generator = torch.Generator().manual_seed(seed)
+    mu, logvar = model.encode(x)  # (B, k) each
+    std = (0.5 * logvar).exp()
+    log_w, log_px = [], []
+    for _ in range(num_samples):
+        eps = torch.randn(mu.shape, generator=generator)
+        z = mu + std * eps
+        log_px.append(gaussian_log_likelihood(x, model.decoder(z), model.log_tau2))
+        log_pz = -0.5 * (z**2 + LOG_2PI).sum(1)
+        log_qz = -0.5 * (eps**2 + LOG_2PI + logvar).sum(1)
+        log_w.append(log_px[-1] + log_pz - log_qz)
+    return torch.stack(log_w), torch.stack(log_px), mu, logvar
+
+
+def _iwae(log_w: torch.Tensor) -> torch.Tensor:
+    """(B,) importance-weighted bounds from (S, B) log-weights, in float64."""
+    return torch.logsumexp(log_w.double(), 0) - math.log(len(log_w))
+
+
 @torch.no_grad()
 def vae_scores(model: VAE, x, num_samples: int = 256, seed: int = 0) -> dict:
     """Per-image ELBO, reconstruction term, KL, importance-weighted log-likelihood, active units.
@@ -149,28 +171,30 @@ def vae_scores(model: VAE, x, num_samples: int = 256, seed: int = 0) -> dict:
     x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
     was_training = model.training
     model.eval()
-    generator = torch.Generator().manual_seed(seed)
-    mu, logvar = model.encode(x)
-    std = (0.5 * logvar).exp()
-    prior_and_q, log_w = [], []
-    for _ in range(num_samples):
-        eps = torch.randn(mu.shape, generator=generator)
-        z = mu + std * eps
-        log_px = gaussian_log_likelihood(x, model.decoder(z), model.log_tau2)
-        log_pz = -0.5 * (z**2 + LOG_2PI).sum(1)
-        log_qz = -0.5 * (eps**2 + LOG_2PI + logvar).sum(1)
-        log_w.append(log_px + log_pz - log_qz)
-        prior_and_q.append(log_px)
-    log_w = torch.stack(log_w)  # (S, B)
-    iwae = torch.logsumexp(log_w.double(), 0) - math.log(num_samples)
+    log_w, log_px, mu, logvar = _log_weights(model, x, num_samples, seed)
     kl_units = gaussian_kl(mu, logvar).mean(0)  # (k,)
-    recon = torch.stack(prior_and_q).mean(0)  # (B,), E_q log p(x|z) by Monte Carlo
+    recon = log_px.mean(0)  # (B,), E_q log p(x|z) by Monte Carlo
     model.train(was_training)
     return {"elbo": float((recon - gaussian_kl(mu, logvar).sum(1)).mean()),
             "recon": float(recon.mean()), "kl": float(kl_units.sum()),
             "kl_per_unit": kl_units.tolist(),
-            "iwae_log_likelihood": float(iwae.mean()), "iwae_samples": num_samples,
+            "iwae_log_likelihood": float(_iwae(log_w).mean()), "iwae_samples": num_samples,
             "active_units": int((mu.var(0) > 0.01).sum()) if len(mu) > 1 else 0}
+
+
+@torch.no_grad()
+def iwae_bounds(model: VAE, x, sample_counts=(1, 16, 64, 256), seed: int = 0) -> dict:
+    """``{r: bound}``: the importance-weighted bound (nats per image) from the first ``r`` of
+    ``max(sample_counts)`` codes per image. The counts share their samples, so the bounds differ
+    only by the samples added, and each equals ``vae_scores(model, x, r, seed)``'s."""
+    if not sample_counts or min(sample_counts) < 1:
+        raise AecoreError(f"sample_counts must be positive integers, got {sample_counts}")
+    x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    was_training = model.training
+    model.eval()
+    log_w = _log_weights(model, x, max(sample_counts), seed)[0]
+    model.train(was_training)
+    return {r: float(_iwae(log_w[:r]).mean()) for r in sample_counts}
 
 
 @dataclass

@@ -119,6 +119,11 @@ def test_experiment_runs_fairly_and_checkpoint_round_trips(species_folder, tmp_p
     again = evaluate_conv(model, split, saved)
     for key in ("val_mse", "test_mse", "val_object_mse", "test_object_mse", "train_mse"):
         assert again[key] == pytest.approx(result[key], abs=1e-7)
+    conv_weights = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in conv_weights)
+    default = model.to(memory_format=torch.contiguous_format)  # the layout training used
+    again = evaluate_conv(default, split, saved)
+    assert again["val_mse"] == pytest.approx(result["val_mse"], abs=1e-7)
     path.write_bytes(path.read_bytes()[:-10])  # damaged: sha256 no longer matches
     with pytest.raises(AecoreError, match="sha256.*make it again with `test`"):
         load_conv_checkpoint(path)

@@ -16,8 +16,8 @@ from aecore.cli import main
 from aecore.errors import AecoreError
 from aecore.vae import (
     PPCA, VAE, ELBOLoss, VAESettings, check_beta, check_vae_latent, gaussian_kl,
-    gaussian_log_likelihood, gaussian_marginal_log_likelihood, linear_vae_log_likelihood,
-    load_vae_split, train_vae, vae_scores)
+    gaussian_log_likelihood, gaussian_marginal_log_likelihood, iwae_bounds,
+    linear_vae_log_likelihood, load_vae_split, train_vae, vae_scores)
 
 KEYS = {"elbo", "recon", "kl", "iwae_log_likelihood", "iwae_samples", "ppca_log_likelihood",
         "active_units", "n_train", "n_val", "n_test", "latent_dim", "beta"}
@@ -58,6 +58,22 @@ def test_elbo_and_iwae_bound_the_exact_likelihood_of_a_linear_vae():
     assert scores["elbo"] <= scores["iwae_log_likelihood"] + 1e-6
     assert scores["iwae_log_likelihood"] <= exact + 0.05
     assert scores["iwae_log_likelihood"] > exact - 0.5
+
+
+def test_iwae_bounds_share_their_samples_with_vae_scores():
+    """Each nested bound is the one vae_scores gives with that many samples; more samples
+    approach the exact log-likelihood of a linear VAE."""
+    torch.manual_seed(0)
+    x = np.random.default_rng(1).normal(size=(40, 6)) * 0.3
+    model = VAE(6, 2, linear=True)
+    bounds = iwae_bounds(model, x, (1, 8, 200), seed=3)
+    for r, bound in bounds.items():
+        assert bound == pytest.approx(vae_scores(model, x, r, seed=3)["iwae_log_likelihood"],
+                                      abs=1e-9)
+    exact = linear_vae_log_likelihood(model, x)
+    assert abs(exact - bounds[200]) < abs(exact - bounds[1])
+    with pytest.raises(AecoreError, match="sample_counts must be positive"):
+        iwae_bounds(model, x, (0, 4))
 
 
 def test_fit_trains_a_vae_through_the_loss_callable():
