@@ -56,8 +56,7 @@ unit:
 	$(BIN)/python -m pytest -q tests aecore --doctest-modules --ignore=tests/site -p no:cacheprovider
 
 nbval:
-	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env chapters/ -p no:cacheprovider \
-		-p tests.nbval_output_wait
+	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env chapters/ -p no:cacheprovider
 
 # Clearing the cache makes the build execute every chapter again (equivalent to `force`).
 # --all: every page is rebuilt and every chapter executed, whatever an earlier `make book` left in _build/.

@@ -335,6 +335,7 @@ def read_checked_record(path) -> dict:
 def load_conv_checkpoint(path, device: str = "cpu"):
     """``(model, settings, record)`` from a checkpoint whose sha256 matches its ``.json`` record.
 
+    The model comes back in eval mode, on a CPU channels-last (:func:`ready_for_evaluation`).
     A missing or damaged file raises :class:`~aecore.errors.AecoreError` saying how to make it
     again (the ``command`` in its record).
     """
@@ -351,8 +352,10 @@ def ready_for_evaluation(model: torch.nn.Module, device: str = "cpu") -> torch.n
     """``model`` on ``device`` in eval mode; on a CPU, its conv weights stored channels-last.
 
     Channels-last lets oneDNN's CPU convolutions skip a layout conversion: Chapter 7's decoder
-    runs about twice as fast, with the same outputs to float32 rounding. Training keeps the
-    default layout on a CPU (``fit`` switches it on CUDA only), so trained models do not change.
+    runs about twice as fast, with the same outputs to float32 rounding. ``fit`` uses the
+    default layout on a CPU (channels-last on CUDA only); to train a loaded model further with
+    exactly the arithmetic of its record, first call
+    ``model.to(memory_format=torch.contiguous_format)``.
     """
     torch_device = get_device(device)
     model = model.to(torch_device).eval()

@@ -227,6 +227,7 @@ def checkpoint_name(latent_dim: int, beta: float, seed: int = 0) -> str:
 def load_conv_vae_checkpoint(path, device: str = "cpu"):
     """``(model, settings, record)`` from a checkpoint whose sha256 matches its record.
 
+    The model comes back in eval mode, on a CPU channels-last (``ready_for_evaluation``).
     A missing or damaged file raises :class:`~aecore.errors.AecoreError` with the command that
     makes it again.
     """

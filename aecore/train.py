@@ -290,7 +290,7 @@ def fit(model: nn.Module, x_train, x_val=None, config: FitConfig | None = None,
             history.epoch_seconds.append(time.perf_counter() - start)
             monitored = history.val_loss[-1] if x_val is not None else train_loss
             # refresh=False: the bar redraws at most every 0.5 s, not every epoch; in Jupyter each redraw
-            # is several widget messages, and thousands of them can outrun the kernel's output queue
+            # sends several widget messages, and a cell of many short trainings sent over a thousand
             bar.set_postfix(train=f"{train_loss:.4f}", val=f"{monitored:.4f}" if x_val is not None else "-",
                             refresh=False)
             if monitored < best_val:

@@ -187,14 +187,15 @@ def iwae_bounds(model: VAE, x, sample_counts=(1, 16, 64, 256), seed: int = 0) ->
     """``{r: bound}``: the importance-weighted bound (nats per image) from the first ``r`` of
     ``max(sample_counts)`` codes per image. The counts share their samples, so the bounds differ
     only by the samples added, and each equals ``vae_scores(model, x, r, seed)``'s."""
-    if not sample_counts or min(sample_counts) < 1:
-        raise AecoreError(f"sample_counts must be positive integers, got {sample_counts}")
+    counts = tuple(sample_counts)
+    if not counts or not all(isinstance(r, int) and r >= 1 for r in counts):
+        raise AecoreError(f"sample_counts must be positive integers, got {counts}")
     x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
     was_training = model.training
     model.eval()
-    log_w = _log_weights(model, x, max(sample_counts), seed)[0]
+    log_w = _log_weights(model, x, max(counts), seed)[0]
     model.train(was_training)
-    return {r: float(_iwae(log_w[:r]).mean()) for r in sample_counts}
+    return {r: float(_iwae(log_w[:r]).mean()) for r in counts}
 
 
 @dataclass

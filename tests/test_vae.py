@@ -74,6 +74,8 @@ def test_iwae_bounds_share_their_samples_with_vae_scores():
     assert abs(exact - bounds[200]) < abs(exact - bounds[1])
     with pytest.raises(AecoreError, match="sample_counts must be positive"):
         iwae_bounds(model, x, (0, 4))
+    with pytest.raises(AecoreError, match="sample_counts must be positive"):
+        iwae_bounds(model, x, (2.5,))
 
 
 def test_fit_trains_a_vae_through_the_loss_callable():
