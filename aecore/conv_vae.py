@@ -144,25 +144,32 @@ class MeanDecoder(nn.Module):
 
 
 @torch.no_grad()
-def code_statistics(model: ConvVAE, x: np.ndarray, seed: int = 0) -> dict:
-    """The spread of the codes a diffusion model would see, and the scale factor that whitens it.
+def posterior(model: ConvVAE, x: np.ndarray, batch_size: int = 256):
+    """``(mu, logvar)`` of ``q(z|x)`` for every image of ``x``, (n, k) each, on the CPU.
 
-    Latent diffusion encodes its training images, samples ``z ~ q(z|x)`` once, and multiplies
-    every code by ``scale_factor = 1 / std(z)`` (one number over all units and images) so the
-    diffusion model works on codes of unit variance. Also returned: the standard deviation of
-    the posterior means and the mean posterior standard deviation.
+    The images are encoded in batches of ``batch_size``, on the model's device, in eval mode.
     """
     model.eval()
     device = next(model.parameters()).device
+    parts = [model.encode(torch.as_tensor(x[i:i + batch_size], device=device))
+             for i in range(0, len(x), batch_size)]
+    return torch.cat([mu for mu, _ in parts]).cpu(), torch.cat([lv for _, lv in parts]).cpu()
+
+
+def code_statistics(mu: torch.Tensor, logvar: torch.Tensor, seed: int = 0) -> dict:
+    """The spread of the codes a diffusion model would see, and the scale factor that whitens it.
+
+    Latent diffusion encodes its training images (``mu, logvar = posterior(model, x)``), samples
+    ``z ~ q(z|x)`` once, and multiplies every code by ``scale_factor = 1 / std(z)`` (one number
+    over all units and images) so the diffusion model works on codes of unit variance. Also
+    returned: the standard deviation of the posterior means and the mean posterior standard
+    deviation. The noise is drawn in float64, 256 rows at a time, as the shipped records were.
+    """
     generator = torch.Generator().manual_seed(seed)
-    mus, zs, sigmas = [], [], []
-    for i in range(0, len(x), 256):
-        mu, logvar = model.encode(torch.as_tensor(x[i:i + 256], device=device))
-        mu, sigma = mu.cpu().double(), (0.5 * logvar).exp().cpu().double()
-        mus.append(mu)
-        sigmas.append(sigma)
-        zs.append(mu + sigma * torch.randn(mu.shape, generator=generator, dtype=torch.float64))
-    z, mu, sigma = torch.cat(zs), torch.cat(mus), torch.cat(sigmas)
+    mu, sigma = mu.double(), (0.5 * logvar).exp().double()
+    eps = torch.cat([torch.randn(mu[i:i + 256].shape, generator=generator, dtype=torch.float64)
+                     for i in range(0, len(mu), 256)])
+    z = mu + sigma * eps
     std = float(z.std())
     return {"code_std": std, "scale_factor": 1.0 / std, "code_mean": float(z.mean()),
             "mu_std": float(mu.std()), "posterior_sigma_mean": float(sigma.mean())}
@@ -194,7 +201,7 @@ def conv_vae_metrics(model: ConvVAE, split, settings: ConvVAESettings) -> dict:
     mean_model = MeanDecoder(model)
     mse = evaluate_conv(mean_model, split, settings, train=False)
     out.update({k: mse[k] for k in ("val_mse", "test_mse", "pca_val_mse", "pca_test_mse")})
-    out.update(code_statistics(model, x_seen, settings.seed))
+    out.update(code_statistics(*posterior(model, x_seen), settings.seed))
     return out
 
 

@@ -43,7 +43,8 @@ for name in sys.argv[2:]:
     split = split or load_split(settings)
     mse = evaluate_conv(conv_vae.MeanDecoder(model), split, settings, train=False)
     scores = vae.vae_scores(model, split.x_test, settings.iwae_samples, settings.seed)
-    codes = conv_vae.code_statistics(model, training_images(split, settings), settings.seed)
+    codes = conv_vae.code_statistics(*conv_vae.posterior(model, training_images(split, settings)),
+                                     settings.seed)
     out[name] = {**mse, **scores, **codes}
 print(json.dumps(out))
 """
